@@ -115,21 +115,31 @@ class MessageLog:
         self._seen_phase_depth: dict[tuple[str, str], int] = defaultdict(int)
 
     def record(
-        self, phase: str, src: str, dst: str, payload: bytes, send_s: float, recv_s: float
+        self,
+        phase: str,
+        src: str,
+        dst: str,
+        payload: bytes | None,
+        send_s: float,
+        recv_s: float,
+        nbytes: int | None = None,
     ) -> MessageRecord:
-        """Record a message at send time; its depth follows what ``src`` had received so far."""
+        """Record a message at send time; its depth follows what ``src`` had received so far.
+
+        A replay has sizes but no payloads: it passes ``payload=None`` and ``nbytes``.
+        """
         record = MessageRecord(
             seq=len(self._records),
             phase=phase,
             src=src,
             dst=dst,
-            nbytes=len(payload),
+            nbytes=len(payload) if payload is not None else int(nbytes or 0),
             sim_send_s=send_s,
             sim_recv_s=recv_s,
-            digest=payload_digest(payload),
+            digest=payload_digest(payload) if payload is not None else "",
             depth=self._seen_depth[src] + 1,
             phase_depth=self._seen_phase_depth[(src, phase)] + 1,
-            payload=bytes(payload) if self._keep else None,
+            payload=bytes(payload) if self._keep and payload is not None else None,
         )
         self._records.append(record)
         return record

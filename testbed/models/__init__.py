@@ -1,0 +1,1 @@
+"""Text encoders, diffusion models and utility evaluation used by the repair reference path."""
