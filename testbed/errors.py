@@ -56,12 +56,16 @@ class DeadlockError(TestbedError):
 class RunFailed(TestbedError):
     """At least one party ended with an exception; ``failures`` maps each such party to it."""
 
-    def __init__(self, failures: dict[str, BaseException], stopped_at: float | None = None) -> None:
+    def __init__(
+        self, failures: dict[str, BaseException], stopped_at: float | None = None, partial: object = None
+    ) -> None:
         parts = ", ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failures.items())
         where = "" if stopped_at is None else f" at simulated time {stopped_at:.6f} s"
         super().__init__(f"run failed{where} ({parts})")
         self.failures = failures
         self.stopped_at = stopped_at
+        # The run's result up to the failure (a RunResult with outputs of None), when the runner has one.
+        self.partial = partial
 
     @property
     def first(self) -> BaseException:

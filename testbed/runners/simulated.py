@@ -191,11 +191,7 @@ def run_simulated(
     for name in stuck:
         peer = waiting.get(name, ("?",))[0]
         failures.setdefault(name, PeerAborted(peer, "the run ended while this party waited for it"))
-    if failures:
-        raise RunFailed(failures, stopped_at=min(failed_at) if failed_at else env.now) from next(
-            iter(failures.values())
-        )
-    return RunResult(
+    result = RunResult(
         outputs={name: d.output for name, d in drivers.items()},
         transcript=log.transcript(),
         trace={name: d.trace for name, d in drivers.items()},
@@ -205,3 +201,7 @@ def run_simulated(
         phase_compute_seconds={name: dict(d.phase_compute) for name, d in drivers.items()},
         phase_span_s=phases.spans(),
     )
+    if failures:
+        stopped_at = min(failed_at) if failed_at else env.now
+        raise RunFailed(failures, stopped_at=stopped_at, partial=result) from next(iter(failures.values()))
+    return result

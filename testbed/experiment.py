@@ -1,0 +1,127 @@
+"""Run a scenario end to end and assemble its report (the ``run`` and ``replay`` commands)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from testbed.build import base_link, build_faults, build_network
+from testbed.errors import RunFailed
+from testbed.replay import ReplayResult, replay
+from testbed.report import atomic_output_dir, dump_json, machine_info, phase_table, render_markdown, totals
+from testbed.runners.simulated import run_simulated
+from testbed.runtime import RunResult
+from testbed.scenario import Scenario
+from testbed.trace import Trace
+from testbed.workloads import WORKLOADS
+
+logger = logging.getLogger(__name__)
+
+
+def network_fields(scenario: Scenario) -> dict[str, Any]:
+    link, overhead = base_link(scenario)
+    return {
+        "profile": scenario["network.profile"],
+        "bandwidth_bps": link.bandwidth_bps,
+        "latency_s": link.latency_s,
+        "jitter_s": link.jitter_s,
+        "loss_rate": link.loss_rate,
+        "overhead_bytes": overhead,
+        "custom_topology": bool(scenario["topology.links"] or scenario["topology.file"]),
+    }
+
+
+def _timing_report(scenario: Scenario, variant: str, result: RunResult | ReplayResult, compute) -> dict[str, Any]:
+    transcript = result.transcript
+    return {
+        "scenario": scenario.name,
+        "variant": variant,
+        "seed": scenario["scenario.seed"],
+        "network": network_fields(scenario),
+        "compute_factor": scenario["compute.factor"],
+        "phases": phase_table(transcript, result.phase_span_s, compute),
+        "total": totals(transcript, result.sim_seconds),
+        "party_end_s": result.party_end_s,
+    }
+
+
+def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
+    """Run ``scenario`` in the network simulator and write its outputs into ``out_dir``.
+
+    Returns the report. A failed run (a party raised, or a fault stopped it) still writes a
+    report whose ``status`` is ``"failed"`` with the error and the simulated time it stopped at;
+    its ``transcript.jsonl`` holds the messages sent before that.
+    """
+    workload = WORKLOADS[scenario["scenario.workload"]]
+    wall_start = time.perf_counter()
+    with atomic_output_dir(out_dir) as staging:
+        parties = workload.parties(scenario)
+        network = build_network(scenario, list(parties))
+        faults = build_faults(scenario)
+        logger.info("running %s (%s) with parties %s", scenario.name, workload.name, ", ".join(parties))
+        failure: RunFailed | None = None
+        try:
+            result = run_simulated(
+                parties,
+                network,
+                compute_factor=scenario["compute.factor"],
+                keep_payloads=scenario["output.keep_payloads"],
+                faults=faults,
+            )
+        except RunFailed as exc:
+            if exc.partial is None:
+                raise
+            failure, result = exc, exc.partial
+        report = _timing_report(scenario, workload.variant(scenario), result, result.phase_compute_seconds)
+        report["compute_seconds"] = result.compute_seconds
+        if failure is None:
+            report["status"] = "ok"
+            if workload.finish is not None:
+                report.update(workload.finish(scenario, result, staging))
+        else:
+            report["status"] = "failed"
+            report["error"] = str(failure)
+            report["stopped_at_s"] = failure.stopped_at
+            report["failures"] = {p: f"{type(e).__name__}: {e}" for p, e in failure.failures.items()}
+        report["scenario_settings"] = scenario.as_dict()
+        report["machine"] = machine_info()
+        report["wall_seconds"] = time.perf_counter() - wall_start
+        result.transcript.write_jsonl(staging / "transcript.jsonl")
+        Trace(result.trace, meta={"scenario": scenario.name, "workload": workload.name}).save(
+            staging / "trace.json.gz"
+        )
+        dump_json(staging / "report.json", report)
+        (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    return report
+
+
+def replay_scenario(trace: Trace, scenario: Scenario, out_dir: Path | None = None) -> dict[str, Any]:
+    """Replay ``trace`` on the network of ``scenario``; write the report when ``out_dir`` is given."""
+    network = build_network(scenario, list(trace.parties))
+    result = replay(trace, network, compute_factor=scenario["compute.factor"])
+    compute = _compute_by_phase(trace)
+    report = _timing_report(scenario, "replay", result, compute)
+    report["status"] = "ok"
+    report["replayed_trace"] = trace.meta
+    if out_dir is not None:
+        with atomic_output_dir(out_dir) as staging:
+            result.transcript.write_jsonl(staging / "transcript.jsonl")
+            dump_json(staging / "report.json", report)
+            (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    return report
+
+
+def _compute_by_phase(trace: Trace) -> dict[str, dict[str, float]]:
+    by_party = {}
+    for name, party in trace.parties.items():
+        phase = "main"
+        sums: dict[str, float] = {}
+        for step in party.steps:
+            sums[phase] = sums.get(phase, 0.0) + step.compute_s
+            if step.kind == "phase":
+                phase = step.phase
+        sums[phase] = sums.get(phase, 0.0) + party.final_compute_s
+        by_party[name] = sums
+    return by_party

@@ -1,0 +1,144 @@
+"""Workloads: what a scenario runs. Each builds its party coroutines from the scenario and may
+add fields to the report after the run.
+
+Built in: ``calibration`` (one large message and a one-byte reply, the network model's check
+against a closed form) and ``pingpong`` (request/response rounds). Protocol packages register
+more with ``register_workload``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from testbed.effects import Party, Phase, Receive, Send
+from testbed.errors import MalformedMessage
+from testbed.runtime import RunResult
+from testbed.scenario import Key, Scenario, register_section
+
+
+@dataclass(frozen=True)
+class Workload:
+    """``parties(scenario)`` returns the coroutines by party name; ``finish(scenario, result, out_dir)``
+    returns extra report fields (it may write files into ``out_dir``)."""
+
+    name: str
+    parties: Callable[[Scenario], dict[str, Party]]
+    finish: Callable[[Scenario, RunResult, Path], dict[str, Any]] | None = None
+    variant: Callable[[Scenario], str] = lambda scenario: "semi-honest"
+
+
+WORKLOADS: dict[str, Workload] = {}
+
+
+def register_workload(workload: Workload) -> None:
+    WORKLOADS[workload.name] = workload
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+register_section(
+    "calibration",
+    {
+        "message_bytes": Key("int", 100_000_000, "bytes party a sends to party b", minimum=0),
+        "reply_bytes": Key("int", 1, "bytes party b replies with", minimum=0),
+    },
+)
+
+
+def calibration_sender(message_bytes: int) -> Party[int]:
+    yield Phase("transfer")
+    yield Send("b", bytes(message_bytes))
+    reply = yield Receive("b")
+    return len(reply)
+
+
+def calibration_receiver(reply_bytes: int) -> Party[int]:
+    yield Phase("transfer")
+    message = yield Receive("a")
+    yield Send("a", bytes(reply_bytes))
+    return len(message)
+
+
+def calibration_analytic_seconds(scenario: Scenario) -> float:
+    """Closed-form time of the calibration exchange on one link, ignoring compute."""
+    from testbed.build import base_link
+
+    link, overhead = base_link(scenario)
+    spec = scenario.values["calibration"]
+    if link.jitter_s or link.loss_rate:
+        raise ValueError("the closed form holds only without jitter and loss")
+    there = (spec["message_bytes"] + overhead) * 8 / link.bandwidth_bps + link.latency_s
+    back = (spec["reply_bytes"] + overhead) * 8 / link.bandwidth_bps + link.latency_s
+    return there + back
+
+
+def _calibration_finish(scenario: Scenario, result: RunResult, out_dir: Path) -> dict[str, Any]:
+    fields: dict[str, Any] = {"received": result.outputs}
+    try:
+        analytic = calibration_analytic_seconds(scenario)
+    except ValueError as exc:
+        fields["analytic_note"] = str(exc)
+        return {"calibration": fields}
+    fields["analytic_seconds"] = analytic
+    fields["formula"] = "(message_bytes + overhead) * 8 / bandwidth + latency + (reply_bytes + overhead) * 8 / bandwidth + latency"
+    fields["simulated_minus_analytic_s"] = result.sim_seconds - analytic
+    return {"calibration": fields}
+
+
+register_workload(
+    Workload(
+        "calibration",
+        lambda s: {
+            "a": calibration_sender(s["calibration.message_bytes"]),
+            "b": calibration_receiver(s["calibration.reply_bytes"]),
+        },
+        _calibration_finish,
+    )
+)
+
+# -- ping-pong -----------------------------------------------------------------------------------
+
+register_section(
+    "pingpong",
+    {
+        "exchanges": Key("int", 100, "request/response exchanges", minimum=1),
+        "message_bytes": Key("int", 64, "bytes per request and per response", minimum=1),
+    },
+)
+
+
+def ping(exchanges: int, message_bytes: int) -> Party[int]:
+    """Send numbered requests and check each echo; returns the number of exchanges."""
+    yield Phase("pingpong")
+    for i in range(exchanges):
+        request = i.to_bytes(8, "big") + bytes(message_bytes - 8) if message_bytes >= 8 else bytes(message_bytes)
+        yield Send("pong", request)
+        response = yield Receive("pong")
+        if response != request:
+            raise MalformedMessage(f"echo {i} differs from its request")
+    return exchanges
+
+
+def pong(exchanges: int) -> Party[int]:
+    """Echo every request back; returns the number of bytes echoed."""
+    yield Phase("pingpong")
+    total = 0
+    for _ in range(exchanges):
+        request = yield Receive("ping")
+        total += len(request)
+        yield Send("ping", request)
+    return total
+
+
+register_workload(
+    Workload(
+        "pingpong",
+        lambda s: {
+            "ping": ping(s["pingpong.exchanges"], s["pingpong.message_bytes"]),
+            "pong": pong(s["pingpong.exchanges"]),
+        },
+    )
+)
