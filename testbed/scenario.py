@@ -119,7 +119,7 @@ register_section(
 
 
 def _workload_names() -> list[str]:
-    from testbed.workloads import WORKLOADS
+    from testbed.workloads import WORKLOADS  # imported late: workloads import this module
 
     return list(WORKLOADS)
 
@@ -220,6 +220,7 @@ def _validate_value(section: str, name: str, spec: Key, value: Any, base: Path) 
 
 def validate(raw: Mapping[str, Any], base: Path) -> dict[str, dict[str, Any]]:
     """Check a parsed scenario against the schema and return it with every default filled in."""
+    _workload_names()  # importing the workloads registers their sections
     values: dict[str, dict[str, Any]] = {}
     for section, body in raw.items():
         if section not in SCHEMA:
@@ -233,7 +234,7 @@ def validate(raw: Mapping[str, Any], base: Path) -> dict[str, dict[str, Any]]:
                 raise ScenarioError(
                     f"unknown key {section}.{key}: valid keys of [{section}] are {', '.join(sorted(SCHEMA[section]))}"
                 )
-    for section, keys in SCHEMA.items():
+    for section, keys in list(SCHEMA.items()):
         body = raw.get(section, {})
         values[section] = {
             name: _validate_value(section, name, spec, body.get(name, copy.deepcopy(spec.default)), base)
