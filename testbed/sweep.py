@@ -1,7 +1,7 @@
 """Sweeps: run a scenario over a grid of key values and tabulate and plot the results.
 
 When every grid key is a network, topology or compute key, the scenario runs once and each
-grid point replays its trace (no cryptography per point); otherwise every point runs live.
+grid point replays its trace, so no point reruns the cryptography. Other grids run every point live.
 """
 
 from __future__ import annotations
@@ -129,7 +129,9 @@ def _toml_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+        if math.isfinite(value):
+            return repr(value)
+        return "inf" if value > 0 else "-inf"
     return str(value)
 
 

@@ -95,7 +95,7 @@ def test_path_follows_lowest_latency():
     assert result.sim_seconds == pytest.approx(0.02 + tx(1000), rel=1e-12)
 
 
-def test_two_flows_share_a_link_first_come_first_served():
+def test_two_flows_share_link_fifo():
     # a and c both send 1 MB to b through router r; the r-b link is the shared bottleneck.
     graph = nx.Graph()
     graph.add_edge("a", "r", link=LinkSpec(10e9, 0.0))
