@@ -191,3 +191,26 @@ def test_rounds_count_causal_chain():
     result = run_in_memory(make_chain())
     assert result.transcript.rounds() == 24
     assert result.transcript.rounds("chain") == 24
+
+
+def test_memory_runner_streams_with_bounded_memory():
+    import tracemalloc
+
+    def stream():
+        for _ in range(100):
+            yield Send("b", bytes(1_000_000))
+
+    def drain():
+        total = 0
+        for _ in range(100):
+            total += len((yield Receive("a")))
+        return total
+
+    tracemalloc.start()
+    try:
+        result = run_in_memory({"a": stream(), "b": drain()}, keep_payloads=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.outputs["b"] == 100_000_000
+    assert peak < 10_000_000

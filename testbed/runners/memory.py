@@ -26,70 +26,82 @@ def run_in_memory(
 ) -> RunResult:
     """Run party coroutines to completion, passing messages through in-memory queues.
 
-    Parties take turns in a fixed order, each running until it waits for a message that has
-    not arrived. Raises ``RunFailed`` when any party raises (its peers then see ``PeerAborted``)
-    and ``DeadlockError`` when every unfinished party waits on an empty queue.
+    Parties take turns one effect at a time, round robin, so a party that streams many
+    messages hands each to its receiver before producing the next and memory stays bounded.
+    Raises ``RunFailed`` when any party raises (its peers then see ``PeerAborted``) and
+    ``DeadlockError`` when every unfinished party waits on an empty queue.
     """
     check_party_names(parties)
     drivers = {name: PartyDriver(name, gen) for name, gen in parties.items()}
     log = MessageLog(keep_payloads)
     queues: dict[tuple[str, str], deque[tuple[MessageRecord, bytes]]] = {}
     sent_count: dict[tuple[str, str], int] = {}
-    waiting: dict[str, Receive] = {}
     failures: dict[str, BaseException] = {}
+    # Each ready party with the effect it yielded last and has not had carried out yet.
+    ready: deque[tuple[str, object]] = deque()
+    waiting: dict[str, Receive] = {}
 
-    def run_until_blocked(driver: PartyDriver, effect) -> None:
-        while effect is not None:
-            if isinstance(effect, Send):
-                if effect.peer not in drivers or effect.peer == driver.name:
-                    effect = driver.throw(ValueError(f"unknown peer {effect.peer!r}; parties are {sorted(drivers)}"))
-                    continue
-                key = (driver.name, effect.peer)
-                index = sent_count.get(key, 0)
-                sent_count[key] = index + 1
-                for payload in apply_interceptor(intercept, driver.name, effect.peer, index, bytes(effect.payload)):
-                    record = log.record(driver.phase, driver.name, effect.peer, payload, 0.0, 0.0)
-                    queues.setdefault(key, deque()).append((record, payload))
-                effect = driver.advance(None)
-            elif isinstance(effect, Receive):
-                if effect.peer not in drivers or effect.peer == driver.name:
-                    effect = driver.throw(ValueError(f"unknown peer {effect.peer!r}; parties are {sorted(drivers)}"))
-                    continue
-                queue = queues.get((effect.peer, driver.name))
-                if queue:
-                    record, payload = queue.popleft()
-                    log.delivered(record)
-                    effect = driver.advance(payload)
-                elif effect.peer in failures:
-                    effect = driver.throw(PeerAborted(effect.peer, str(failures[effect.peer])))
-                elif drivers[effect.peer].done:
-                    effect = driver.throw(PeerAborted(effect.peer, "it finished without sending this message"))
-                else:
-                    waiting[driver.name] = effect
-                    return
-            else:
-                assert isinstance(effect, Phase)
-                effect = driver.advance(None)
-        waiting.pop(driver.name, None)
-        if driver.error is not None:
-            failures[driver.name] = driver.error
+    def step(driver: PartyDriver, effect) -> object:
+        """Carry out one effect; return the party's next effect, or ``waiting`` to park it."""
+        if isinstance(effect, Phase):
+            return driver.advance(None)
+        if effect.peer not in drivers or effect.peer == driver.name:
+            return driver.throw(ValueError(f"unknown peer {effect.peer!r}; parties are {sorted(drivers)}"))
+        if isinstance(effect, Send):
+            key = (driver.name, effect.peer)
+            index = sent_count.get(key, 0)
+            sent_count[key] = index + 1
+            for payload in apply_interceptor(intercept, driver.name, effect.peer, index, bytes(effect.payload)):
+                record = log.record(driver.phase, driver.name, effect.peer, payload, 0.0, 0.0)
+                queues.setdefault(key, deque()).append((record, payload))
+            if waiting.get(effect.peer) is not None and waiting[effect.peer].peer == driver.name:
+                ready.append((effect.peer, waiting.pop(effect.peer)))
+            return driver.advance(None)
+        queue = queues.get((effect.peer, driver.name))
+        if queue:
+            record, payload = queue.popleft()
+            log.delivered(record)
+            return driver.advance(payload)
+        if effect.peer in failures:
+            return driver.throw(PeerAborted(effect.peer, str(failures[effect.peer])))
+        if drivers[effect.peer].done:
+            return driver.throw(PeerAborted(effect.peer, "it finished without sending this message"))
+        waiting[driver.name] = effect
+        return waiting
 
-    for driver in drivers.values():
-        run_until_blocked(driver, driver.advance(None))
+    def finish(driver: PartyDriver) -> None:
+        if driver.error is None:
+            return
+        failures[driver.name] = driver.error
+        for other, effect in list(waiting.items()):
+            if effect.peer == driver.name:
+                ready.append((other, waiting.pop(other)))
 
-    while waiting:
-        progressed = False
-        for name in list(waiting):
-            effect = waiting[name]
-            driver = drivers[name]
-            peer_queue = queues.get((effect.peer, name))
-            if peer_queue or drivers[effect.peer].done:
-                del waiting[name]
-                run_until_blocked(driver, effect)
-                progressed = True
-        if not progressed:
-            waits = ", ".join(f"{name} waits for {eff.peer}" for name, eff in waiting.items())
-            raise DeadlockError(f"deadlock: {waits}")
+    for name, driver in drivers.items():
+        effect = driver.advance(None)
+        if effect is None:
+            finish(driver)
+        else:
+            ready.append((name, effect))
+
+    while ready or waiting:
+        if not ready:
+            # Parties waiting on a finished peer get PeerAborted; otherwise nobody can move.
+            stalled = [n for n, e in waiting.items() if drivers[e.peer].done]
+            if not stalled:
+                waits = ", ".join(f"{n} waits for {e.peer}" for n, e in waiting.items())
+                raise DeadlockError(f"deadlock: {waits}")
+            for n in stalled:
+                ready.append((n, waiting.pop(n)))
+        name, effect = ready.popleft()
+        driver = drivers[name]
+        following = step(driver, effect)
+        if following is waiting:
+            continue
+        if following is None:
+            finish(driver)
+        else:
+            ready.append((name, following))
 
     if failures:
         raise RunFailed(failures) from next(iter(failures.values()))
