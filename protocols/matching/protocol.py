@@ -113,6 +113,29 @@ def _chunk_coordinates(params: FixedPointParams, n: int) -> int:
     return max(1, min(params.dim, CORRECTION_CHUNK_BYTES // per_coordinate))
 
 
+def message_bytes(n: int, params: FixedPointParams) -> dict[str, int]:
+    """Return this protocol's payload bytes per direction, excluding the OT stack's messages."""
+    d = params.dim
+    ring = params.ring_bits
+    widths = arithmetic.correction_widths(params.query_bits, ring)
+    chunks = -(-d // _chunk_coordinates(params, n))
+    corrections = n * d * sum(widths) + _CHUNK_HEADER.size * chunks
+    label_corrections = 1 + 16 * n * ring
+    circuit = (
+        1
+        + 16 * (ring * (n + 1) + 1)
+        + 32 * garbled.count_and_gates(n, ring)
+        + -(-garbled.index_bits(n + 1) // 8)
+    )
+    flips = 1 + -(-(n * ring) // 8)
+    return {"mri->sp": corrections + label_corrections + circuit, "sp->mri": flips}
+
+
+def ot_count(n: int, params: FixedPointParams) -> int:
+    """Return the number of random OTs one run takes: d·b for the products, n·ℓ for the input labels."""
+    return params.dim * params.query_bits + n * params.ring_bits
+
+
 def _check_kind(message: bytes, kind: int, what: str) -> None:
     if not isinstance(message, (bytes, bytearray)) or len(message) == 0:
         raise MatchingTruncated(f"{what}: empty message")
