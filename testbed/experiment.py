@@ -57,7 +57,8 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
     workload = WORKLOADS[scenario["scenario.workload"]]
     wall_start = time.perf_counter()
     with atomic_output_dir(out_dir) as staging:
-        parties = workload.parties(scenario)
+        session = workload.prepare(scenario)
+        parties = session.parties
         network = build_network(scenario, list(parties))
         faults = build_faults(scenario)
         logger.info("running %s (%s) with parties %s", scenario.name, workload.name, ", ".join(parties))
@@ -74,12 +75,13 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
             if exc.partial is None:
                 raise
             failure, result = exc, exc.partial
-        report = _timing_report(scenario, workload.variant(scenario), result, result.phase_compute_seconds)
+        report = _timing_report(scenario, session.variant, result, result.phase_compute_seconds)
         report["compute_seconds"] = result.compute_seconds
+        report.update(session.report)
         if failure is None:
             report["status"] = "ok"
-            if workload.finish is not None:
-                report.update(workload.finish(scenario, result, staging))
+            if session.finish is not None:
+                report.update(session.finish(result, staging))
         else:
             report["status"] = "failed"
             report["error"] = str(failure)

@@ -9,7 +9,7 @@ more with ``register_workload``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,27 @@ from testbed.runtime import RunResult
 from testbed.scenario import Key, Scenario, register_section
 
 
+@dataclass
+class Session:
+    """One prepared run of a workload.
+
+    ``parties`` are the coroutines by party name; ``report`` holds fields known before the run
+    (written even when the run fails); ``finish(result, out_dir)`` returns fields known after a
+    successful run and may write files into ``out_dir``.
+    """
+
+    parties: dict[str, Party]
+    variant: str = "semi-honest"
+    report: dict[str, Any] = field(default_factory=dict)
+    finish: Callable[[RunResult, Path], dict[str, Any]] | None = None
+
+
 @dataclass(frozen=True)
 class Workload:
-    """``parties(scenario)`` returns the coroutines by party name; ``finish(scenario, result, out_dir)``
-    returns extra report fields (it may write files into ``out_dir``)."""
+    """A named kind of run; ``prepare(scenario)`` does all set-up and returns a ``Session``."""
 
     name: str
-    parties: Callable[[Scenario], dict[str, Party]]
-    finish: Callable[[Scenario, RunResult, Path], dict[str, Any]] | None = None
-    variant: Callable[[Scenario], str] = lambda scenario: "semi-honest"
+    prepare: Callable[[Scenario], Session]
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -75,7 +87,7 @@ def calibration_analytic_seconds(scenario: Scenario) -> float:
     return there + back
 
 
-def _calibration_finish(scenario: Scenario, result: RunResult, out_dir: Path) -> dict[str, Any]:
+def _calibration_fields(scenario: Scenario, result: RunResult) -> dict[str, Any]:
     fields: dict[str, Any] = {"received": result.outputs}
     try:
         analytic = calibration_analytic_seconds(scenario)
@@ -88,16 +100,17 @@ def _calibration_finish(scenario: Scenario, result: RunResult, out_dir: Path) ->
     return {"calibration": fields}
 
 
-register_workload(
-    Workload(
-        "calibration",
-        lambda s: {
-            "a": calibration_sender(s["calibration.message_bytes"]),
-            "b": calibration_receiver(s["calibration.reply_bytes"]),
+def _prepare_calibration(scenario: Scenario) -> Session:
+    return Session(
+        parties={
+            "a": calibration_sender(scenario["calibration.message_bytes"]),
+            "b": calibration_receiver(scenario["calibration.reply_bytes"]),
         },
-        _calibration_finish,
+        finish=lambda result, out_dir: _calibration_fields(scenario, result),
     )
-)
+
+
+register_workload(Workload("calibration", _prepare_calibration))
 
 # -- ping-pong -----------------------------------------------------------------------------------
 
@@ -133,12 +146,9 @@ def pong(exchanges: int) -> Party[int]:
     return total
 
 
-register_workload(
-    Workload(
-        "pingpong",
-        lambda s: {
-            "ping": ping(s["pingpong.exchanges"], s["pingpong.message_bytes"]),
-            "pong": pong(s["pingpong.exchanges"]),
-        },
-    )
-)
+def _prepare_pingpong(scenario: Scenario) -> Session:
+    exchanges = scenario["pingpong.exchanges"]
+    return Session(parties={"ping": ping(exchanges, scenario["pingpong.message_bytes"]), "pong": pong(exchanges)})
+
+
+register_workload(Workload("pingpong", _prepare_pingpong))
