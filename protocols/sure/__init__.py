@@ -1,0 +1,1 @@
+"""SURE: two-party matching, oblivious retrieval of the matched fix, and local repair."""

@@ -1,0 +1,71 @@
+"""The MRI's encoded fixes as one flat file, so retrieval streams them at disk-cache speed.
+
+Encoding a synthetic dense 768 x 768 fix takes milliseconds, far longer than masking it, and a
+real MRI keeps its database encoded. ``PayloadStore`` therefore encodes every entry once
+(offline, before the protocol) into a file of ``n * entry_size`` bytes under a cache folder,
+keyed by the database's content, and serves ``payload(i)`` as a view into a memory map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def database_fingerprint(database) -> str:
+    """Return a digest of everything that determines the database's encoded entries."""
+    digest = hashlib.sha256()
+    digest.update(repr((len(database), database.fix_dim, database.encoding, database.dtype,
+                        database.rank, database.synthetic_seed, database.real_count)).encode())
+    for name in sorted(database.arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(database.arrays[name]).tobytes())
+    return digest.hexdigest()[:24]
+
+
+class PayloadStore:
+    """Encoded entries of a repair database, ``entry_size`` bytes each, in entry order."""
+
+    def __init__(self, database, cache_dir: Path) -> None:
+        self.count = len(database)
+        self.entry_size = database.entry_size
+        cache_dir = Path(cache_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.path = cache_dir / f"payloads-{database_fingerprint(database)}.bin"
+        if not self.path.is_file() or self.path.stat().st_size != self.count * self.entry_size:
+            self._write(database)
+        self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self.count * self.entry_size,))
+
+    def _write(self, database) -> None:
+        logger.info("encoding %d entries of %d bytes into %s", self.count, self.entry_size, self.path)
+        handle, staging = tempfile.mkstemp(prefix=".payloads-", dir=self.path.parent)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for index in range(self.count):
+                    encoded = database.entry_bytes(index)
+                    if len(encoded) != self.entry_size:
+                        raise ValueError(
+                            f"entry {index} encodes to {len(encoded)} bytes, not the database's {self.entry_size}"
+                        )
+                    out.write(encoded)
+            os.replace(staging, self.path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __call__(self, index: int) -> memoryview:
+        """Return entry ``index``'s encoded fix as a read-only view (no copy)."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"entry index {index} out of range: the database has {self.count} entries")
+        start = index * self.entry_size
+        return memoryview(self._map[start:start + self.entry_size])
