@@ -7,32 +7,11 @@ import pytest
 
 from protocols.matching import garbled, protocol
 from protocols.matching.fixed_point import FixedPointParams, encode_keys, encode_query, encoded_scores, reference_match
-from testbed.effects import Receive, Send
 from testbed.errors import MalformedMessage, RunFailed, TruncatedMessage, UnexpectedMessage
 from testbed.runners.memory import run_in_memory
 
 SP = "sp"
 MRI = "mri"
-
-
-def ideal_random_ot_sender(peer, count):
-    """Stand-in for the random-OT ideal functionality, for tests only: it sends both seeds in the clear."""
-    seeds = np.random.default_rng().integers(0, 256, size=(2, count, 16), dtype=np.uint8)
-    yield Send(peer, seeds.tobytes())
-    return seeds[0], seeds[1]
-
-
-def ideal_random_ot_receiver(peer, choices):
-    """Receiver half of the stand-in: keeps the seed its choice bit selects."""
-    message = yield Receive(peer)
-    seeds = np.frombuffer(message, dtype=np.uint8).reshape(2, len(choices), 16)
-    return np.where(np.asarray(choices)[:, None] == 1, seeds[1], seeds[0])
-
-
-@pytest.fixture(autouse=True)
-def random_ot(monkeypatch):
-    monkeypatch.setattr(protocol, "_random_ot_sender", ideal_random_ot_sender)
-    monkeypatch.setattr(protocol, "_random_ot_receiver", ideal_random_ot_receiver)
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -152,35 +131,36 @@ def test_bytes_and_rounds_match_formulas():
 
 
 def test_mri_view_does_not_depend_on_query():
-    # Two very different queries, 30 runs each: the MRI's received messages must have the same
-    # sizes, and the SP's choice flips must be unbiased bits whatever the query.
+    # Two very different queries, 30 runs each. Every message the MRI receives (the OT
+    # extension's and the SP's choice flips) must have the same size for both queries, and its
+    # fraction of one-bits must not tell the queries apart; the flips must be unbiased bits.
     rng = np.random.default_rng(12)
     n, d = 40, 16
     keys = unit_rows(rng, n, d)
     queries = {"near": keys[3].copy(), "opposite": -keys[3].copy()}
+    runs = 30
     sizes = {}
     ones = {}
-    total = {}
     for name, q in queries.items():
         sizes[name] = set()
-        ones[name] = 0
-        total[name] = 0
-        for _ in range(30):
-            result = run_matching(q, keys)
-            view = result.transcript.view(MRI)
+        ones[name] = None
+        for _ in range(runs):
+            view = run_matching(q, keys).transcript.view(MRI)
             sizes[name].add(tuple(len(entry.payload) for entry in view))
-            flips = [e.payload for e in view if e.phase == protocol.PHASE_PRODUCTS]
-            assert len(flips) == 1
-            bits = np.unpackbits(np.frombuffer(flips[0][1:], np.uint8))
-            ones[name] += int(bits.sum())
-            total[name] += bits.size
+            counts = np.array([np.unpackbits(np.frombuffer(e.payload, np.uint8)).sum() for e in view])
+            ones[name] = counts if ones[name] is None else ones[name] + counts
     assert len(sizes["near"]) == 1
     assert sizes["near"] == sizes["opposite"]
-    for name in queries:
-        frequency = ones[name] / total[name]
-        # About 36,000 bits per query: four standard deviations is 0.0105.
-        assert abs(frequency - 0.5) < 0.0105
-    assert abs(ones["near"] / total["near"] - ones["opposite"] / total["opposite"]) < 0.015
+
+    message_bits = 8 * np.array(next(iter(sizes["near"]))) * runs
+    near = ones["near"] / message_bits
+    opposite = ones["opposite"] / message_bits
+    # Five standard deviations of the difference of two means of fair bits.
+    tolerance = 5 * np.sqrt(2 * 0.25 / message_bits)
+    assert np.all(np.abs(near - opposite) < tolerance)
+    flips = -1  # the choice flips are the MRI's last received message
+    assert abs(near[flips] - 0.5) < tolerance[flips]
+    assert abs(opposite[flips] - 0.5) < tolerance[flips]
 
 
 def test_sp_decoding_info_covers_only_index_bits():

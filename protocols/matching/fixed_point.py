@@ -15,9 +15,9 @@ Error bound. Write ``q̂ / 2^f_q = q + e_q`` and ``k̂ / 2^f_k = k + e_k`` with 
 So the encoded argmax can differ from the float argmax only when the two similarities involved
 are within ``2δ`` of each other, and the match/no-match decision only when the largest similarity
 is within ``δ`` of the threshold. With the defaults (``f_q = 12``, ``f_k = 16``) and ``d = 768``,
-``δ ≈ 3.6e-3``; the rounding errors are independent and far below that worst case in practice
-(about ``2^-f_q / √12`` for unit vectors, ``7e-5`` here), which ``benchmarks.bench_matching``
-measures on synthetic and text-embedding databases.
+``δ ≈ 3.6e-3``. That is a worst case: the rounding errors are independent, so a typical score
+error is near ``2^-f_q / √12 ≈ 7e-5``. ``benchmarks.bench_matching`` measures how often the
+argmax moves on synthetic and text-embedding databases.
 
 The threshold ``τ`` is encoded as ``τ̂ = ceil(τ · 2^(f_q+f_k))``, so for integer scores
 ``ŝ ≥ τ̂`` exactly when ``ŝ / 2^(f_q+f_k) ≥ τ``: the threshold itself adds no rounding.
@@ -97,16 +97,16 @@ class FixedPointParams:
         return linear + self.dim * 2.0 ** -(self.score_frac_bits + 2)
 
 
-def _check_unit_rows(x: np.ndarray, dim: int, what: str) -> np.ndarray:
+def _check_unit_rows(x: np.ndarray, dim: int, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.shape[-1] != dim:
-        raise ValueError(f"{what} has width {x.shape[-1]}, expected {dim}")
+        raise ValueError(f"{name} has width {x.shape[-1]}, expected {dim}")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values")
     norms = np.linalg.norm(x, axis=-1)
     if np.any(np.abs(norms - 1.0) > NORM_TOLERANCE):
         worst = float(norms.flat[np.argmax(np.abs(norms - 1.0))])
-        raise ValueError(f"{what} must have unit norm (found {worst:.6f}): normalise it first")
+        raise ValueError(f"{name} must have unit norm (found {worst:.6f}): normalise it first")
     return x
 
 

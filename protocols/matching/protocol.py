@@ -63,6 +63,7 @@ from protocols.matching.fixed_point import (
     encode_query,
     encode_threshold,
 )
+from protocols.ot.extension import random_ot_receiver, random_ot_sender
 from testbed.effects import Party, Phase, Receive, Send
 from testbed.errors import MalformedMessage, TruncatedMessage, UnexpectedMessage
 
@@ -95,18 +96,6 @@ class MatchingOutOfOrder(UnexpectedMessage):
     """A matching message arrived out of order, was replayed, or belongs to another session."""
 
 
-def _random_ot_sender(peer: str, count: int) -> Generator[Any, Any, tuple[np.ndarray, np.ndarray]]:
-    from protocols.ot.extension import random_ot_sender
-
-    return (yield from random_ot_sender(peer, count))
-
-
-def _random_ot_receiver(peer: str, choices: np.ndarray) -> Generator[Any, Any, np.ndarray]:
-    from protocols.ot.extension import random_ot_receiver
-
-    return (yield from random_ot_receiver(peer, choices))
-
-
 def _chunk_coordinates(params: FixedPointParams, n: int) -> int:
     widths = arithmetic.correction_widths(params.query_bits, params.ring_bits)
     per_coordinate = n * sum(widths)
@@ -136,28 +125,28 @@ def ot_count(n: int, params: FixedPointParams) -> int:
     return params.dim * params.query_bits + n * params.ring_bits
 
 
-def _check_kind(message: bytes, kind: int, what: str) -> None:
+def _check_kind(message: bytes, kind: int, name: str) -> None:
     if not isinstance(message, (bytes, bytearray)) or len(message) == 0:
-        raise MatchingTruncated(f"{what}: empty message")
+        raise MatchingTruncated(f"{name}: empty message")
     if message[0] == kind:
         return
     known = (KIND_CORRECTIONS, KIND_LABEL_CORRECTIONS, KIND_CHOICE_FLIPS, KIND_GARBLED_CIRCUIT)
     if message[0] in known:
-        raise MatchingOutOfOrder(f"{what}: got a message of kind {message[0]:#04x}, expected {kind:#04x}")
-    raise MatchingAbort(f"{what}: unknown message kind {message[0]:#04x}")
+        raise MatchingOutOfOrder(f"{name}: got a message of kind {message[0]:#04x}, expected {kind:#04x}")
+    raise MatchingAbort(f"{name}: unknown message kind {message[0]:#04x}")
 
 
-def _check_size(message: bytes, expected: int, what: str) -> None:
+def _check_size(message: bytes, expected: int, name: str) -> None:
     if len(message) < expected:
-        raise MatchingTruncated(f"{what}: {len(message)} bytes, expected {expected}")
+        raise MatchingTruncated(f"{name}: {len(message)} bytes, expected {expected}")
     if len(message) > expected:
-        raise MatchingAbort(f"{what}: {len(message)} bytes, expected {expected}")
+        raise MatchingAbort(f"{name}: {len(message)} bytes, expected {expected}")
 
 
-def _unpack_bits(data: bytes, count: int, what: str) -> np.ndarray:
+def _unpack_bits(data: bytes, count: int, name: str) -> np.ndarray:
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
     if np.any(bits[count:]):
-        raise MatchingAbort(f"{what}: padding bits after the first {count} are not zero")
+        raise MatchingAbort(f"{name}: padding bits after the first {count} are not zero")
     return bits[:count]
 
 
@@ -187,7 +176,7 @@ def matching_sp(
     label_choices = np.frombuffer(secrets.token_bytes(n * ring), dtype=np.uint8) & np.uint8(1)
 
     yield Phase(PHASE_OT)
-    seeds = yield from _random_ot_receiver(peer, np.concatenate([query_choices.reshape(-1), label_choices]))
+    seeds = yield from random_ot_receiver(peer, np.concatenate([query_choices.reshape(-1), label_choices]))
     seeds = np.asarray(seeds, dtype=np.uint8)
 
     yield Phase(PHASE_PRODUCTS)
@@ -293,7 +282,7 @@ def matching_mri(
     offset = 1 << (ring - 1)
 
     yield Phase(PHASE_OT)
-    seeds0, seeds1 = yield from _random_ot_sender(peer, d * bits_q + n * ring)
+    seeds0, seeds1 = yield from random_ot_sender(peer, d * bits_q + n * ring)
     seeds0 = np.asarray(seeds0, dtype=np.uint8)
     seeds1 = np.asarray(seeds1, dtype=np.uint8)
 
