@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 
 from protocols.matching import garbled, protocol
+from protocols.ot import extension
+from protocols.ot.codec import HEADER_BYTES
 from protocols.matching.fixed_point import FixedPointParams, encode_keys, encode_query, encoded_scores, reference_match
 from testbed.errors import MalformedMessage, RunFailed, TruncatedMessage, UnexpectedMessage
+from testbed.network import Network, profile
 from testbed.runners.memory import run_in_memory
+from testbed.runners.simulated import run_simulated
+from testbed.runners.tcp import run_tcp
 
 SP = "sp"
 MRI = "mri"
@@ -127,7 +132,21 @@ def test_bytes_and_rounds_match_formulas():
     # Corrections, then the SP's flips, then the garbled circuit.
     assert result.transcript.rounds(protocol.PHASE_PRODUCTS) == 2
     assert result.transcript.rounds(protocol.PHASE_ARGMAX) == 1
-    assert result.transcript.rounds() <= result.transcript.rounds(protocol.PHASE_OT) + 3
+    assert result.transcript.rounds(protocol.PHASE_OT) == 2
+    assert result.transcript.rounds() == 5
+
+
+def test_ot_bytes_match_iknp_formula():
+    rng = np.random.default_rng(19)
+    n, d = 37, 16
+    params = FixedPointParams(dim=d)
+    result = run_matching(unit_rows(rng, 1, d)[0], unit_rows(rng, n, d))
+    rows = extension.padded_rows(protocol.ot_count(n, params), malicious=False)
+    chunks = -(-rows // extension.CHUNK_ROWS)
+    ot_bytes = result.transcript.bytes_by_direction(protocol.PHASE_OT)
+    # Base OTs: one 32-byte point to the MRI, 128 points back; then the extension matrix.
+    assert ot_bytes["sp->mri"] == HEADER_BYTES + 32 + chunks * HEADER_BYTES + 16 * rows
+    assert ot_bytes["mri->sp"] == HEADER_BYTES + 32 * 128
 
 
 def test_mri_view_does_not_depend_on_query():
@@ -272,3 +291,27 @@ def test_invalid_local_inputs_rejected():
     assert isinstance(failed.value.failures[SP], ValueError)
     with pytest.raises(ValueError, match="n_keys"):
         next(protocol.matching_sp(MRI, keys[0], 0))
+
+
+def test_runs_on_simulated_network():
+    rng = np.random.default_rng(17)
+    keys = unit_rows(rng, 30, 16)
+    q = keys[12].copy()
+    setting = profile("wan-100m")
+    network = Network.full_mesh([SP, MRI], setting.link, overhead_bytes=setting.overhead_bytes)
+    result = run_simulated(
+        {SP: protocol.matching_sp(MRI, q, 30), MRI: protocol.matching_mri(SP, keys, 0.5)},
+        network,
+    )
+    assert result.outputs[SP] == 12
+    # Five message rounds across a 20 ms one-way link take at least 0.1 s.
+    assert result.sim_seconds >= 5 * 0.020
+
+
+def test_runs_over_tcp_loopback():
+    rng = np.random.default_rng(18)
+    keys = unit_rows(rng, 30, 16)
+    q = keys[29].copy()
+    result = run_tcp({SP: protocol.matching_sp(MRI, q, 30), MRI: protocol.matching_mri(SP, keys, None)}, timeout_s=60)
+    assert result.outputs[SP] == 29
+    assert result.outputs[MRI] is None
