@@ -33,12 +33,13 @@ if sys.byteorder != "little":  # pragma: no cover - every supported platform is 
     raise ImportError("protocols.ot.bitmatrix assumes a little-endian machine")
 
 
-def transpose(matrix: np.ndarray) -> np.ndarray:
+def transpose(matrix: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """Return the transpose of a bit matrix.
 
-    ``matrix`` is uint8 ``(rows, row_bytes)`` holding ``rows`` rows of ``8 row_bytes`` bits;
+    ``matrix`` is uint8 ``(rows, row_bytes)`` with ``rows`` rows of ``8 row_bytes`` bits.
     ``rows`` must be a multiple of 64 and ``row_bytes`` a multiple of 8. The result is uint8
-    ``(8 row_bytes, rows // 8)``.
+    ``(8 row_bytes, rows // 8)``. With ``overwrite`` a C-contiguous ``matrix`` is used as
+    scratch space and left scrambled, which saves a copy.
     """
     rows, row_bytes = matrix.shape
     if rows % 64 or row_bytes % 8:
@@ -50,7 +51,8 @@ def transpose(matrix: np.ndarray) -> np.ndarray:
     word_columns = row_bytes // 8
 
     # words[g, r, w] holds bits 64 w .. 64 w + 63 of row 64 g + r.
-    words = np.array(matrix, dtype=np.uint8, order="C", copy=True).view("<u8")
+    in_place = overwrite and matrix.flags.c_contiguous and matrix.dtype == np.uint8
+    words = (matrix if in_place else np.array(matrix, dtype=np.uint8, order="C", copy=True)).view("<u8")
     words = words.reshape(row_groups, 64, word_columns)
 
     for shift, mask in _ROUNDS:

@@ -142,9 +142,9 @@ def _extension_receiver(peer: str, bits: np.ndarray, malicious: bool) -> Party[n
         matrix ^= columns
         matrix ^= packed[start // 8 : stop // 8]
         yield Send(peer, header(Kind.EXT_MATRIX, seq) + matrix.tobytes())
-        t_rows[start:stop] = transpose(columns)
         if t_columns is not None:
             t_columns[:, start // 8 : stop // 8] = columns
+        t_rows[start:stop] = transpose(columns, overwrite=True)
 
     if t_columns is not None:
         seed = bytes(parse((yield Receive(peer)), Kind.KOS_CHALLENGE, 0, 16))
@@ -172,9 +172,9 @@ def _extension_sender(peer: str, count: int, malicious: bool) -> Party[tuple[np.
         matrix = np.frombuffer(body, dtype=np.uint8).reshape(KAPPA, nbytes)
         columns = generator.next_columns(nbytes)
         columns[selected] ^= matrix[selected]
-        q_rows[start:stop] = transpose(columns)
         if q_columns is not None:
             q_columns[:, start // 8 : stop // 8] = columns
+        q_rows[start:stop] = transpose(columns, overwrite=True)
 
     if q_columns is not None:
         seed = secrets.token_bytes(16)

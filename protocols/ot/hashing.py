@@ -32,22 +32,26 @@ def _permute(blocks: np.ndarray) -> np.ndarray:
     return out[: count * BLOCK].reshape(count, BLOCK)
 
 
-def tweaks(first_index: int, count: int, block: int = 0) -> np.ndarray:
-    """Return the tweaks of OT indices ``first_index .. first_index + count - 1``.
+def _add_tweaks(blocks: np.ndarray, first_index: int, block: int) -> np.ndarray:
+    """Return ``blocks`` XOR the tweaks of OT indices ``first_index, first_index + 1, ...``.
 
-    The low 8 bytes hold the OT index and the high 8 bytes the block number, both
-    little-endian, so every (index, block) pair has its own tweak.
+    A tweak holds the OT index in its low 8 bytes and the block number in its high 8 bytes,
+    both little-endian, so every (index, block) pair has its own tweak.
     """
-    words = np.empty((count, 2), dtype="<u8")
-    words[:, 0] = np.arange(first_index, first_index + count, dtype=np.uint64)
-    words[:, 1] = block
-    return words.view(np.uint8).reshape(count, BLOCK)
+    tweaked = np.array(blocks, dtype=np.uint8, order="C", copy=True)
+    words = tweaked.view("<u8").reshape(len(blocks), 2)
+    words[:, 0] ^= np.arange(first_index, first_index + len(blocks), dtype=np.uint64)
+    if block:
+        words[:, 1] ^= np.uint64(block)
+    return tweaked
 
 
 def tcr_hash(blocks: np.ndarray, first_index: int) -> np.ndarray:
     """Return ``H(first_index + k, blocks[k])`` for every row ``k``, uint8 ``(n, 16)``."""
     permuted = _permute(blocks)
-    return _permute(permuted ^ tweaks(first_index, len(blocks))) ^ permuted
+    hashed = _permute(_add_tweaks(permuted, first_index, 0))
+    hashed ^= permuted
+    return hashed
 
 
 def tcr_expand(blocks: np.ndarray, first_index: int, length: int) -> np.ndarray:
@@ -63,7 +67,7 @@ def tcr_expand(blocks: np.ndarray, first_index: int, length: int) -> np.ndarray:
     permuted = _permute(blocks)
     inputs = np.empty((count, block_count, BLOCK), dtype=np.uint8)
     for b in range(block_count):
-        inputs[:, b] = permuted ^ tweaks(first_index, count, b)
+        inputs[:, b] = _add_tweaks(permuted, first_index, b)
     hashed = _permute(inputs.reshape(-1, BLOCK)).reshape(count, block_count, BLOCK)
     hashed ^= permuted[:, None, :]
     return hashed.reshape(count, block_count * BLOCK)[:, :length]
