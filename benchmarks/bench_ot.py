@@ -34,7 +34,7 @@ def run_lockstep(parties: Mapping[str, Party]) -> tuple[dict, dict[str, float], 
     """Run parties in turns, switching party after every send so queues stay short.
 
     The in-memory runner lets a sender run until it blocks, which would queue every masked
-    entry of a 1-out-of-n run; this driver holds at most one message per party and pass, so
+    entry of a 1-out-of-n run. This driver queues at most one message per party and pass, so
     runs of several GB fit in memory. Returns outputs, compute seconds and bytes per direction.
     """
     queues: dict[tuple[str, str], deque[bytes]] = defaultdict(deque)
@@ -130,6 +130,7 @@ def bench_one_of_n(n: int, rows: int, cols: int, malicious: bool) -> None:
     # A few distinct float32 matrices, reused, stand in for entries streamed from disk.
     pool = [np.random.default_rng(i).standard_normal((rows, cols), dtype=np.float32) for i in range(4)]
     index = n // 2
+
     started = time.perf_counter()
     outputs, compute, sent = run_lockstep(
         {
@@ -139,11 +140,13 @@ def bench_one_of_n(n: int, rows: int, cols: int, malicious: bool) -> None:
     )
     wall = time.perf_counter() - started
     assert outputs["receiver"] == pool[index % 4].tobytes(), "receiver got the wrong entry"
+
     total_payload = n * payload_bytes
     level_count = levels(n)
     overhead = n * ENTRY_OVERHEAD + (HEADER_BYTES + 32 if level_count else 0)
     measured = sent.get("sender->receiver", 0)
     variant = "malicious" if malicious else "semi-honest"
+
     print(
         f"1-out-of-n OT ({variant}): n = {n:,} payloads of {rows} x {cols} float32 ({payload_bytes:,} bytes), "
         f"wall {wall:.2f} s; sender {total_payload / compute['sender'] / 1e9:.2f} GB/s of payload "

@@ -281,7 +281,7 @@ def cheating_kos_receiver(peer: str, count: int, cheat_columns: int):
     """A KOS receiver that uses a different choice vector in each of the first columns.
 
     Column ``j < cheat_columns`` carries the honest choices with row ``j`` flipped, which
-    would let it learn ``s_j``; it then answers the check as an honest receiver would.
+    would let it learn ``s_j``. It then computes the check response as an honest receiver.
     """
     keys0, keys1 = yield from base_ot_sender(peer, 128, malicious=True)
     rows = padded_rows(count, True)

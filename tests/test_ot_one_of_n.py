@@ -105,10 +105,10 @@ def test_bytes_and_rounds_match_formula(malicious, n):
     result = run_one_of_n(payloads, n - 1, malicious)
     level_count = levels(n)
     base_down = HEADER_BYTES + 32 if level_count else 0
-    base_up = HEADER_BYTES + (64 if malicious else 32) * level_count if level_count else 0
     expected = {"sender->receiver": base_down + sum(ENTRY_OVERHEAD + len(p) for p in payloads)}
-    if base_up:
-        expected["receiver->sender"] = base_up
+    if level_count:
+        point_bytes = 64 if malicious else 32
+        expected["receiver->sender"] = HEADER_BYTES + point_bytes * level_count
     assert result.transcript.bytes_by_direction() == expected
     assert result.transcript.rounds() == (2 if level_count else 1)
 
@@ -127,8 +127,8 @@ def test_wire_bytes_for_full_size_fixes_formula():
 def curious_receiver(peer: str, n: int, index: int, malicious: bool):
     """A receiver that follows the protocol, then tries to unmask every entry it did not choose.
 
-    For entry i it uses the keys it holds where the bits of i and index agree and its own key
-    where they differ, which is the best key material it has. Returns the decryptions.
+    For entry i it uses the key it received where the bits of i and index agree, and the same
+    key where they differ, because it has no other key material. Returns the decryptions.
     """
     level_count = levels(n)
     bits = np.array([(index >> j) & 1 for j in range(level_count)], dtype=np.uint8)
@@ -194,14 +194,14 @@ def test_entry_longer_than_declared_aborts():
 
 
 def test_reordered_entries_abort():
-    held = []
+    delayed = []
 
     def swap(k, payload):
         if k == 1:
-            held.append(payload)
+            delayed.append(payload)
             return []
         if k == 2:
-            return [payload, held.pop()]
+            return [payload, delayed.pop()]
         return payload
 
     assert isinstance(receiver_failure(entry_intercept(swap)), OutOfSequence)
@@ -245,7 +245,7 @@ def test_invalid_arguments_raise_value_error():
 
 
 @pytest.mark.parametrize("malicious", SECURITY)
-def test_sender_view_identical_in_size_and_unbiased_across_indices(malicious):
+def test_sender_view_same_across_indices(malicious):
     n = 2**10
     views = {}
     for index in (0, n - 1):

@@ -4,9 +4,9 @@ Bits are stored little-endian within bytes, as ``np.packbits(..., bitorder="litt
 stores them: bit ``k`` of a row is bit ``k % 8`` of byte ``k // 8``. On a little-endian
 machine bit ``k`` of a row is then bit ``k % 64`` of its 64-bit word ``k // 64``.
 
-The transpose splits the matrix into 64 x 64 bit blocks, one 64-bit word per block row,
-and transposes every block at once with the six rounds of masked swaps of the recursive
-block method (swap the off-diagonal 32 x 32 quarters, then 16 x 16, ..., then single bits).
+The transpose splits the matrix into 64 x 64 bit blocks, one 64-bit word per block row.
+It transposes every block at once with the six rounds of masked swaps of the recursive
+block method: swap the off-diagonal 32 x 32 quarters, then the 16 x 16 ones, down to bits.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 # Round k swaps entry (r, c) with (r + k, c - k) for every r with bit k clear and c with bit
-# k set; the mask selects the low k bits of every 2k-bit group of a word.
+# k set. Its mask selects the low k bits of every 2k-bit group of a word.
 _ROUNDS = tuple(
     (np.uint64(k), np.uint64(mask))
     for k, mask in (
@@ -50,7 +50,7 @@ def transpose(matrix: np.ndarray, overwrite: bool = False) -> np.ndarray:
     row_groups = rows // 64
     word_columns = row_bytes // 8
 
-    # words[g, r, w] holds bits 64 w .. 64 w + 63 of row 64 g + r.
+    # words[g, r, w] contains bits 64 w .. 64 w + 63 of row 64 g + r.
     in_place = overwrite and matrix.flags.c_contiguous and matrix.dtype == np.uint8
     words = (matrix if in_place else np.array(matrix, dtype=np.uint8, order="C", copy=True)).view("<u8")
     words = words.reshape(row_groups, 64, word_columns)
@@ -67,6 +67,6 @@ def transpose(matrix: np.ndarray, overwrite: bool = False) -> np.ndarray:
         swap <<= shift
         low_rows ^= swap
 
-    # After the rounds words[g, r, w] holds bits 64 g .. 64 g + 63 of output row 64 w + r.
+    # After the rounds words[g, r, w] contains bits 64 g .. 64 g + 63 of output row 64 w + r.
     out = np.ascontiguousarray(words.transpose(2, 1, 0))
     return out.view(np.uint8).reshape(8 * row_bytes, rows // 8)

@@ -2,9 +2,9 @@
 
 Every message starts with a 5-byte header: one byte of message kind, then a 4-byte big-endian
 sequence number. The kind names the protocol step, so a message replayed or delivered at the
-wrong step is rejected by its tag; the sequence number orders the messages of one step that
-are split into chunks (extension matrices, 1-out-of-n entries), so a reordered, dropped or
-duplicated chunk is rejected by its number. Single messages carry sequence number 0.
+wrong step is rejected by its tag. The sequence number orders the chunks of one step
+(extension matrices, 1-out-of-n entries), so a reordered, dropped or duplicated chunk is
+rejected by its number. Single messages carry sequence number 0.
 
 Parsing checks kind, then sequence, then length, and raises a specific ``ProtocolAbort``:
 ``WrongMessageKind``, ``OutOfSequence``, ``TruncatedMessage`` or ``MalformedMessage``.

@@ -20,8 +20,8 @@ OTs are then Masny–Rindal instead of Naor–Pinkas. Security: semi-honest (IKN
 (KOS) in the random-oracle model, with fixed-key AES modelled as a random permutation and
 AES-CTR as a pseudo-random generator.
 
-NOTE: the KOS proof of Keller, Orsini and Scholl models ``H`` as a random oracle; here ``H``
-is the fixed-key AES hash, an instantiation this module assumes rather than proves.
+NOTE: the KOS proof of Keller, Orsini and Scholl models ``H`` as a random oracle. Here ``H``
+is the fixed-key AES hash, an instantiation this module assumes secure but does not prove.
 
 Correlated OT (Asharov, Lindell, Schneider, Zohner, CCS 2013): the sender sends
 ``y_i = H(i, q_i) XOR H(i, q_i XOR s) XOR delta``; the receiver outputs ``H(i, t_i)``, XORed with

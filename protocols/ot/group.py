@@ -72,7 +72,7 @@ def is_valid(point: bytes) -> bool:
     return len(point) == POINT_BYTES and bool(sodium.crypto_core_ed25519_is_valid_point(point))
 
 
-def decode_point(encoded: bytes | memoryview, what: str = "point") -> bytes:
+def decode_point(encoded: bytes | memoryview, description: str = "point") -> bytes:
     """Return ``encoded`` as bytes after checking it is a valid subgroup point.
 
     Raises ``InvalidPoint`` (a ``MalformedMessage``) for wrong lengths, encodings off the
@@ -80,10 +80,10 @@ def decode_point(encoded: bytes | memoryview, what: str = "point") -> bytes:
     """
     point = bytes(encoded)
     if len(point) != POINT_BYTES:
-        raise InvalidPoint(f"invalid {what}: {len(point)} bytes, expected {POINT_BYTES}")
+        raise InvalidPoint(f"invalid {description}: {len(point)} bytes, expected {POINT_BYTES}")
     if not sodium.crypto_core_ed25519_is_valid_point(point):
         raise InvalidPoint(
-            f"invalid {what} {point.hex()}: not a point of the prime-order subgroup of Ed25519 "
+            f"invalid {description} {point.hex()}: not a point of the prime-order subgroup of Ed25519 "
             "(off the curve, non-canonical, identity, small order or with a torsion component)"
         )
     return point

@@ -2,8 +2,8 @@
 
 * :func:`tcr_hash` is the tweakable correlation-robust hash
   ``H(i, x) = pi(pi(x) XOR i) XOR pi(x)`` of Guo, Katz, Wang and Yu, "Efficient and Secure
-  Multiparty Computation from Fixed-Key Block Ciphers" (IEEE S&P 2020, ePrint 2019/074),
-  where ``pi`` is AES-128 under a fixed public key and the tweak ``i`` encodes the OT index
+  Multiparty Computation from Fixed-Key Block Ciphers" (IEEE S&P 2020, ePrint 2019/074).
+  Here ``pi`` is AES-128 under a fixed public key, and the tweak ``i`` encodes the OT index
   and a block number. Security assumes fixed-key AES behaves as a random permutation.
 * :class:`CounterStream` is AES-128-CTR under a secret 16-byte key with a zero nonce, the
   pseudo-random generator that stretches base-OT keys; each key is used for one stream only.

@@ -1,9 +1,9 @@
 """1-out-of-n OT of large payloads from ``ceil(log2 n)`` base OTs (a Naor–Pinkas key tree).
 
 Construction. Naor and Pinkas, "Oblivious Transfer and Polynomial Evaluation" (STOC 1999),
-1-out-of-N OT from log N 1-out-of-2 OTs. With ``l = ceil(log2 n)`` random base OTs the sender
-holds key pairs ``(K_j^0, K_j^1)`` and the receiver, choosing ``index`` with bits ``b_j``,
-holds ``K_j^{b_j}``. Entry ``i`` with bits ``i_j`` gets the AES-128 key
+1-out-of-N OT from log N 1-out-of-2 OTs. After ``l = ceil(log2 n)`` random base OTs the sender
+has key pairs ``(K_j^0, K_j^1)`` and the receiver, choosing ``index`` with bits ``b_j``, has
+``K_j^{b_j}``. Entry ``i`` with bits ``i_j`` gets the AES-128 key
 
     k_i = XOR_j AES(K_j^{i_j}, encode(i))
 
@@ -118,9 +118,9 @@ def one_of_n_sender(
 ) -> Party[None]:
     """Run 1-out-of-n OT as sender of the entries ``payload(0) .. payload(n - 1)``.
 
-    ``payload(i)`` is called once per ``i``, in order, and may return bytes or any
-    C-contiguous buffer (a numpy array, a memoryview of a mapped file); payloads may differ
-    in length. ``malicious`` selects Masny–Rindal base OTs.
+    ``payload(i)`` is called once per ``i``, in order. It may return bytes or any C-contiguous
+    buffer, such as a numpy array or a memoryview of a mapped file, and payloads may differ in
+    length. ``malicious`` selects Masny–Rindal base OTs.
     """
     level_count = levels(n)
     if n > 2**32 - 1:
