@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from testbed.transcript import Transcript
+from testbed.transcript import Transcript, in_phase, top_phase
 
 
 def machine_info() -> dict[str, Any]:
@@ -45,21 +45,53 @@ def phase_table(
     phase_span_s: dict[str, tuple[float, float]],
     phase_compute_seconds: dict[str, dict[str, float]],
 ) -> dict[str, dict[str, Any]]:
-    """Per phase: simulated span, compute per party, bytes per direction and rounds."""
-    names = list(dict.fromkeys([*transcript.phases(), *phase_span_s]))
+    """Per top-level phase: simulated span, compute per party, bytes per direction and rounds.
+
+    Sub-phases (``matching.argmax``) fold into their top-level phase (``matching``) and are
+    listed under its ``subphases`` with their own bytes and compute.
+    """
+    all_names = list(dict.fromkeys([*transcript.phases(), *phase_span_s]))
+    for by_phase in phase_compute_seconds.values():
+        all_names += [name for name in by_phase if name not in all_names]
     table = {}
-    for phase in names:
-        compute = {party: by_phase.get(phase, 0.0) for party, by_phase in phase_compute_seconds.items()}
-        span = phase_span_s.get(phase)
-        if not transcript.bytes_by_direction(phase) and (not span or span[1] == span[0]):
+    for phase in dict.fromkeys(top_phase(name) for name in all_names):
+        members = [name for name in all_names if in_phase(name, phase)]
+        spans = [phase_span_s[name] for name in members if name in phase_span_s]
+        start = min((a for a, _ in spans), default=0.0)
+        end = max((b for _, b in spans), default=0.0)
+        compute = {
+            party: sum(by_phase.get(name, 0.0) for name in members)
+            for party, by_phase in phase_compute_seconds.items()
+        }
+        sent = transcript.bytes_by_direction(phase)
+        if not sent and end == start:
             continue
-        table[phase] = {
-            "sim_seconds": (span[1] - span[0]) if span else 0.0,
+        row: dict[str, Any] = {
+            "sim_seconds": end - start,
             "compute_seconds": compute,
-            "bytes": transcript.bytes_by_direction(phase),
+            "bytes": sent,
             "rounds": transcript.rounds(phase),
         }
+        subphases = [name for name in members if name != phase]
+        if subphases:
+            row["subphases"] = {
+                name: {
+                    "bytes": {k: v for k, v in _exact_bytes(transcript, name).items()},
+                    "compute_seconds": {p: by.get(name, 0.0) for p, by in phase_compute_seconds.items()},
+                }
+                for name in subphases
+            }
+        table[phase] = row
     return table
+
+
+def _exact_bytes(transcript: Transcript, phase: str) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for r in transcript:
+        if r.phase == phase:
+            key = f"{r.src}->{r.dst}"
+            totals[key] = totals.get(key, 0) + r.nbytes
+    return totals
 
 
 def totals(transcript: Transcript, sim_seconds: float) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from testbed.effects import Effect, Party, Phase, Receive, Send
 from testbed.trace import PartyTrace, TraceStep
-from testbed.transcript import MessageRecord, Transcript, payload_digest
+from testbed.transcript import MessageRecord, Transcript, payload_digest, top_phase
 
 # An interceptor sees each message before delivery and returns what is delivered instead:
 # the same bytes, other bytes, a sequence of messages (to duplicate or inject), or an empty
@@ -138,7 +138,7 @@ class MessageLog:
             sim_recv_s=recv_s,
             digest=payload_digest(payload) if payload is not None else "",
             depth=self._seen_depth[src] + 1,
-            phase_depth=self._seen_phase_depth[(src, phase)] + 1,
+            phase_depth=self._seen_phase_depth[(src, top_phase(phase))] + 1,
             payload=bytes(payload) if self._keep and payload is not None else None,
         )
         self._records.append(record)
@@ -148,7 +148,7 @@ class MessageLog:
         """Note that ``record.dst`` has read the message, so its later sends depend on it."""
         dst = record.dst
         self._seen_depth[dst] = max(self._seen_depth[dst], record.depth)
-        key = (dst, record.phase)
+        key = (dst, top_phase(record.phase))
         self._seen_phase_depth[key] = max(self._seen_phase_depth[key], record.phase_depth)
 
     def transcript(self) -> Transcript:

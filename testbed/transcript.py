@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def top_phase(phase: str) -> str:
+    """Return the top-level phase of a phase name: ``"matching"`` for ``"matching.argmax"``."""
+    return phase.split(".", 1)[0]
+
+
+def in_phase(record_phase: str, phase: str) -> bool:
+    """Tell whether a message of ``record_phase`` belongs to ``phase`` or one of its sub-phases."""
+    return record_phase == phase or record_phase.startswith(phase + ".")
+
+
 def payload_digest(payload: bytes) -> str:
     """SHA-256 of a payload, hex, truncated to 128 bits: enough to tell messages apart in a log."""
     return hashlib.sha256(payload).hexdigest()[:32]
@@ -22,7 +32,8 @@ class MessageRecord:
     ``depth`` is the length of the longest causal chain of messages that ends with this one:
     1 for a message sent before its sender received anything, else one more than the deepest
     message the sender had received when it sent this one. ``phase_depth`` is the same count
-    over the messages of this message's phase only.
+    over the messages of this message's top-level phase only (sub-phases such as
+    ``matching.argmax`` count as part of ``matching``).
     """
 
     seq: int
@@ -86,16 +97,16 @@ class Transcript:
         return [ViewEntry(r.src, r.phase, r.payload) for r in received]  # type: ignore[arg-type]
 
     def rounds(self, phase: str | None = None) -> int:
-        """Return the longest causal chain of messages, over the whole run or within one phase."""
+        """Return the longest causal chain of messages, over the whole run or within one top-level phase."""
         if phase is None:
             return max((r.depth for r in self.records), default=0)
-        return max((r.phase_depth for r in self.records if r.phase == phase), default=0)
+        return max((r.phase_depth for r in self.records if in_phase(r.phase, phase)), default=0)
 
     def bytes_by_direction(self, phase: str | None = None) -> dict[str, int]:
-        """Return payload bytes per ``"src->dst"``, optionally for one phase."""
+        """Return payload bytes per ``"src->dst"``, optionally for one phase and its sub-phases."""
         totals: dict[str, int] = defaultdict(int)
         for r in self.records:
-            if phase is None or r.phase == phase:
+            if phase is None or in_phase(r.phase, phase):
                 totals[f"{r.src}->{r.dst}"] += r.nbytes
         return dict(totals)
 

@@ -152,3 +152,8 @@ def _prepare_pingpong(scenario: Scenario) -> Session:
 
 
 register_workload(Workload("pingpong", _prepare_pingpong))
+
+
+# The SURE workload registers itself and its scenario sections on import. It is imported last
+# because it builds on the definitions above.
+import protocols.sure.workload  # noqa: E402,F401

@@ -11,6 +11,7 @@ the clear and the same fix applied without cryptography.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ register_section(
                          minimum=-1, maximum=1),
         "save_model": Key("bool", True, "write the repaired UNet to OUT/model"),
         "malicious_ot": Key("bool", False, "use the maliciously secure OT (base OT and KOS) in retrieval"),
+        "sps": Key("int", 1, "number of SPs served by the MRI at once; SP i is party sp-i and talks to the "
+                   "MRI's session mri-i (with one SP: parties sp and mri)", minimum=1),
     },
 )
 register_section(
@@ -130,7 +133,7 @@ def load_mri_database(scenario: Scenario, encoder) -> RepairDatabase:
                 "invalid database.spec: building a database needs the model's text encoder, and this model "
                 "has none; use database.path or leave database.spec unset for a synthetic database"
             )
-        database = RepairDatabase.build(spec, encoder, encoding=encoding, dtype=dtype)
+        database = _built_database(spec, encoder, encoding, dtype, Path(scenario["database.cache_dir"]))
     else:
         database = RepairDatabase.synthetic(
             max(scenario["database.entries"], 1), key_dim=scenario["database.key_dim"],
@@ -139,6 +142,24 @@ def load_mri_database(scenario: Scenario, encoder) -> RepairDatabase:
         )
     if scenario["database.entries"] > len(database):
         database = database.pad_synthetic(scenario["database.entries"], seed=scenario["database.synthetic_seed"])
+    return database
+
+
+def _built_database(spec: Path, encoder, encoding: str, dtype: str, cache_dir: Path) -> RepairDatabase:
+    """Build the database of an edit spec, or load it from the cache of an earlier identical build.
+
+    The cache key covers the spec's bytes, the encoder, the encoding and the dtype, so an edited
+    spec is rebuilt. This is the MRI's offline step; it is not part of the timed protocol.
+    """
+    digest = hashlib.sha256()
+    digest.update(Path(spec).read_bytes())
+    digest.update(repr((getattr(encoder, "name", type(encoder).__name__), encoding, dtype)).encode())
+    folder = cache_dir / f"database-{digest.hexdigest()[:24]}"
+    if (folder / "manifest.json").is_file():
+        logger.info("loading the database of %s from the cache %s", spec, folder)
+        return RepairDatabase.load(folder)
+    database = RepairDatabase.build(spec, encoder, encoding=encoding, dtype=dtype)
+    database.save(folder, overwrite=True)
     return database
 
 
@@ -200,10 +221,12 @@ def prepare(scenario: Scenario) -> Session:
     fix_format = FixFormat(database.fix_dim, database.encoding, database.dtype, database.rank or None)
     malicious_ot = scenario["sure.malicious_ot"]
 
-    parties = {
-        "sp": sure_sp("mri", query, len(database), fix_format, unet, params=params, malicious_ot=malicious_ot),
-        "mri": sure_mri("sp", keys, payloads, threshold, params=params, malicious_ot=malicious_ot),
-    }
+    pairs = party_pairs(scenario["sure.sps"])
+    unets = [unet] + [copy.deepcopy(unet) for _ in pairs[1:]]
+    parties = {}
+    for (sp, mri), sp_unet in zip(pairs, unets):
+        parties[sp] = sure_sp(mri, query, len(database), fix_format, sp_unet, params=params, malicious_ot=malicious_ot)
+        parties[mri] = sure_mri(sp, keys, payloads, threshold, params=params, malicious_ot=malicious_ot)
     expected = reference_match(query, keys, threshold, params)
     pre_report = {
         "database": database.summary(),
@@ -211,8 +234,14 @@ def prepare(scenario: Scenario) -> Session:
     }
 
     def finish(result: RunResult, out_dir: Path) -> dict[str, Any]:
-        output: SpOutput = result.outputs["sp"]
-        report: dict[str, Any] = {"match": _match_fields(output, expected, query, keys, threshold, database)}
+        report: dict[str, Any] = {}
+        if len(pairs) > 1:
+            report["sps"] = {
+                sp: _match_fields(result.outputs[sp], expected, query, keys, threshold, database)
+                for sp, _ in pairs
+            }
+        output: SpOutput = result.outputs[pairs[0][0]]
+        report["match"] = _match_fields(output, expected, query, keys, threshold, database)
         if output.index is None:
             report["repair"] = {"layers_repaired": 0, "max_abs_error_vs_plaintext": None, "model_out": None,
                                 "note": "no match: no fix was applied and no model was written"}
@@ -238,6 +267,13 @@ def prepare(scenario: Scenario) -> Session:
 
     variant = "semi-honest" if not malicious_ot else "semi-honest matching, malicious OT"
     return Session(parties=parties, variant=variant, report=pre_report, finish=finish)
+
+
+def party_pairs(count: int) -> list[tuple[str, str]]:
+    """Return the (SP, MRI session) party names of a run with ``count`` SPs."""
+    if count == 1:
+        return [("sp", "mri")]
+    return [(f"sp-{i}", f"mri-{i}") for i in range(1, count + 1)]
 
 
 def _match_fields(output: SpOutput, expected, query, keys, threshold, database) -> dict[str, Any]:
