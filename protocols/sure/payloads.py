@@ -2,8 +2,10 @@
 
 Encoding a synthetic dense 768 x 768 fix takes milliseconds, far longer than masking it, and a
 real MRI keeps its database encoded. ``PayloadStore`` therefore encodes every entry once
-(offline, before the protocol) into a file of ``n * entry_size`` bytes under a cache folder,
-keyed by the database's content, and serves ``payload(i)`` as a view into a memory map.
+(offline, before the protocol) into a file of ``entry_size`` bytes per entry under a cache
+folder, keyed by the database's content, and serves ``payload(i)`` as a view into a memory map.
+Entry ``i`` of a padded database does not depend on the padded size, so databases that differ
+only in size share one file, which grows to the largest size asked for.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,7 +25,7 @@ logger = logging.getLogger(__name__)
 def database_fingerprint(database) -> str:
     """Return a digest of everything that determines the database's encoded entries."""
     digest = hashlib.sha256()
-    digest.update(repr((len(database), database.fix_dim, database.encoding, database.dtype,
+    digest.update(repr((database.fix_dim, database.encoding, database.dtype,
                         database.rank, database.synthetic_seed, database.real_count)).encode())
     for name in sorted(database.arrays):
         digest.update(name.encode())
@@ -39,16 +42,21 @@ class PayloadStore:
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_dir / f"payloads-{database_fingerprint(database)}.bin"
-        if not self.path.is_file() or self.path.stat().st_size != self.count * self.entry_size:
-            self._write(database)
+        stored = self.path.stat().st_size // self.entry_size if self.path.is_file() else 0
+        if stored < self.count:
+            self._extend(database, stored)
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(self.count * self.entry_size,))
 
-    def _write(self, database) -> None:
-        logger.info("encoding %d entries of %d bytes into %s", self.count, self.entry_size, self.path)
+    def _extend(self, database, stored: int) -> None:
+        """Encode entries ``stored .. count-1`` and append them, replacing the file atomically."""
+        logger.info("encoding entries %d to %d (%d bytes each) into %s", stored, self.count - 1, self.entry_size, self.path)
         handle, staging = tempfile.mkstemp(prefix=".payloads-", dir=self.path.parent)
         try:
             with os.fdopen(handle, "wb") as out:
-                for index in range(self.count):
+                if stored:
+                    with open(self.path, "rb") as previous:
+                        shutil.copyfileobj(previous, out, 1 << 24)
+                for index in range(stored, self.count):
                     encoded = database.entry_bytes(index)
                     if len(encoded) != self.entry_size:
                         raise ValueError(
