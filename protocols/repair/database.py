@@ -144,6 +144,44 @@ class RepairDatabase:
         pairs = [fix.low_rank(dtype, rank) for fix in fixes]
         return {"u": np.stack([u for u, _ in pairs]), "v": np.stack([v for _, v in pairs])}
 
+    @classmethod
+    def synthetic(
+        cls,
+        total: int,
+        *,
+        key_dim: int,
+        fix_dim: int,
+        encoding: str = LOW_RANK,
+        dtype: str = "float32",
+        rank: int = 8,
+        seed: int = 0,
+    ) -> "RepairDatabase":
+        """Return a database of ``total`` synthetic entries only, for cost runs at any width.
+
+        Used where no text encoder of the model's width is available (SD v1.4 built with random
+        weights); the entries are those :meth:`pad_synthetic` would add.
+        """
+        if total < 1:
+            raise RepairError(f"invalid synthetic database size {total}: give at least 1 entry")
+        if encoding not in ENCODINGS:
+            raise RepairError(f"unknown encoding {encoding!r}: use {DENSE!r} or {LOW_RANK!r}")
+        if encoding == DENSE:
+            arrays = {"dense": np.zeros((0, fix_dim, fix_dim), dtype=dtype)}
+        else:
+            arrays = {name: np.zeros((0, fix_dim, rank), dtype=dtype) for name in ("u", "v")}
+        # An empty database is valid only as the start of padding, so it skips validation.
+        empty = cls.__new__(cls)
+        empty.keys = np.zeros((0, key_dim), dtype=np.float32)
+        empty.arrays = arrays
+        empty.entries = []
+        empty.encoder = "none (synthetic)"
+        empty.fix_dim = fix_dim
+        empty.encoding = encoding
+        empty.dtype = dtype
+        empty.rank = rank  # a dense synthetic fix is I + U V^T of this rank too
+        empty.synthetic_seed = seed
+        return empty.pad_synthetic(total, seed=seed)
+
     def pad_synthetic(self, total: int, seed: int = 0) -> "RepairDatabase":
         """Return a copy padded with synthetic entries to ``total`` entries.
 
@@ -256,8 +294,8 @@ class RepairDatabase:
             count = array.shape[0]
         if self.encoding == LOW_RANK and self.rank < 1:
             raise DatabaseError(f"low-rank database has rank {self.rank}: it must be >= 1")
-        if count is None or count < 1:
-            raise DatabaseError("database has no real entries")
+        if count is None or (count < 1 and not self.entries):
+            raise DatabaseError("database has no entries")
 
         if self.keys.ndim != 2 or self.keys.shape[0] != len(self.entries):
             raise DatabaseError(f"keys have shape {self.keys.shape} but the manifest lists {len(self.entries)} entries")
