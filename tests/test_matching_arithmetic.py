@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.matching import arithmetic
+from protocols.ot.hashing import tcr_expand
 
 
 def random_seeds(count: int) -> np.ndarray:
@@ -26,13 +28,21 @@ def test_choice_bits_reconstruct_query():
 
 def test_expand_seeds_is_deterministic_and_distinct():
     seeds = random_seeds(3)
-    first = arithmetic.expand_seeds(seeds, 100)
+    first = arithmetic.expand_seeds(seeds, 100, 0)
     assert first.shape == (3, 100)
     assert first.dtype == np.uint32
-    assert np.array_equal(first, arithmetic.expand_seeds(seeds, 100))
+    assert np.array_equal(first, arithmetic.expand_seeds(seeds, 100, 0))
     assert not np.array_equal(first[0], first[1])
-    # A longer expansion extends the same keystream.
-    assert np.array_equal(arithmetic.expand_seeds(seeds, 7), first[:, :7])
+    # A longer expansion extends the same stream; another OT index gives another stream.
+    assert np.array_equal(arithmetic.expand_seeds(seeds, 7, 0), first[:, :7])
+    assert not np.array_equal(arithmetic.expand_seeds(seeds, 100, 1)[0], first[0])
+
+
+@pytest.mark.parametrize("count", [1, 4, 5, 500, 3001])
+def test_expand_seeds_equals_ot_stack_expansion(count):
+    seeds = random_seeds(300)
+    expected = tcr_expand(seeds, 42, 4 * count).view(np.uint32)
+    assert np.array_equal(arithmetic.expand_seeds(seeds, count, 42), expected)
 
 
 @settings(max_examples=40, deadline=None)

@@ -6,12 +6,14 @@ holds the query ``q̂`` in ``b``-bit two's complement, ``q̂_i = Σ_j w_j·c_ij`
 for ``j < b−1`` and ``w_{b−1} = −2^(b−1)``. The MRI (OT sender) holds the encoded keys ``K̂``
 (n × d). For coordinate ``i`` and bit ``j`` one random OT gives the MRI two 16-byte seeds
 ``m0, m1`` and the SP ``m_c`` for its bit ``c = c_ij``. With ``G`` a PRG that expands a seed into
-``n`` ring elements (AES-128-CTR keyed by the seed, zero nonce, each seed used once), the MRI
-sends the correction vector
+``n`` ring elements, the MRI sends the correction vector
 
     u_ij = G(m0) − G(m1) + K̂[:, i]                      (n elements of Z_2^32)
 
-and the SP sets ``y_ij = G(m_c) + c·u_ij = G(m0) + c·K̂[:, i]``. So the shares
+and the SP sets ``y_ij = G(m_c) + c·u_ij = G(m0) + c·K̂[:, i]``. ``G`` is the tweakable
+correlation-robust hash of Guo, Katz, Wang and Yu (IEEE S&P 2020) over fixed-key AES, run in
+counter mode over its tweak ``(OT index, block)``; one ECB call expands a whole batch of seeds,
+where AES-CTR would need one cipher context per seed (most of the run time at ``n = 500``). So the shares
 
     SP:  Σ_ij w_j·y_ij          MRI:  −Σ_ij w_j·G(m0)_ij
 
@@ -20,7 +22,7 @@ the low ``ℓ − j`` bits of ``u_ij`` affect the result modulo 2^ℓ, because i
 multiple of 2^j, so the wire carries ``ceil((ℓ − j) / 8)`` bytes per element. A seed ``m_{1−c}``
 the SP never sees makes ``u_ij`` pseudorandom to it; the MRI sees nothing of the choice bits but
 what the OT itself reveals, which is nothing. Semi-honest security, assuming a secure random OT
-and AES as a PRG.
+and fixed-key AES modelled as a random permutation (the assumption of the OT extension too).
 """
 
 from __future__ import annotations
@@ -28,23 +30,55 @@ from __future__ import annotations
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from protocols.ot.hashing import FIXED_KEY
+
 SEED_BYTES = 16
-_ZERO_NONCE = bytes(16)
+_BLOCK_WORDS = 2
+# Rows expanded per AES call, sized so one batch of blocks stays near 2 MB.
+_BATCH_BYTES = 2 << 20
 
 
-def expand_seeds(seeds: np.ndarray, count: int) -> np.ndarray:
-    """Return G(seed) for each 16-byte seed: (m, count) uint32 from AES-128-CTR keystreams."""
+def expand_seeds(seeds: np.ndarray, count: int, first_index: int) -> np.ndarray:
+    """Return G(i, seed) for each 16-byte seed: (m, count) uint32, row k with OT index first_index + k.
+
+    Block ``t`` of row ``k`` is ``H((first_index + k, t), seed_k)`` with the tweakable hash
+    ``H(i, x) = π(π(x) ⊕ i) ⊕ π(x)`` over fixed-key AES; this is the function of
+    ``protocols.ot.hashing.tcr_expand`` (same key and tweak layout), batched over all rows.
+    """
     seeds = np.ascontiguousarray(seeds, dtype=np.uint8)
     if seeds.ndim != 2 or seeds.shape[1] != SEED_BYTES:
         raise ValueError(f"seeds must have shape (m, {SEED_BYTES}), got {seeds.shape}")
-    length = 4 * count
-    zeros = bytes(length)
-    # update_into needs len(data) + 15 bytes of room, so every row gets one spare block.
-    out = np.empty((seeds.shape[0], length + 16), dtype=np.uint8)
-    for row, seed in enumerate(seeds):
-        encryptor = Cipher(algorithms.AES(seed.tobytes()), modes.CTR(_ZERO_NONCE)).encryptor()
-        encryptor.update_into(zeros, out[row])
-    return out[:, :length].view(np.uint32)
+    rows = seeds.shape[0]
+    blocks = -(-4 * count // SEED_BYTES)
+    encryptor = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()
+
+    def permute_into(words: np.ndarray, out: np.ndarray) -> None:
+        # update_into needs one spare block of room in its output.
+        encryptor.update_into(words.reshape(-1).view(np.uint8), out.view(np.uint8))
+
+    permuted_buffer = np.empty(rows * _BLOCK_WORDS + _BLOCK_WORDS, dtype=np.uint64)
+    permute_into(seeds.view("<u8").reshape(rows, _BLOCK_WORDS), permuted_buffer)
+    permuted = permuted_buffer[: rows * _BLOCK_WORDS].reshape(rows, _BLOCK_WORDS)
+
+    expanded = np.empty((rows, blocks, _BLOCK_WORDS), dtype=np.uint64)
+    block_ids = np.arange(blocks, dtype=np.uint64)
+    batch = max(1, _BATCH_BYTES // max(1, blocks * SEED_BYTES))
+    tweaked = np.empty((min(batch, rows), blocks, _BLOCK_WORDS), dtype=np.uint64)
+    hashed = np.empty(tweaked.size + _BLOCK_WORDS, dtype=np.uint64)
+    for start in range(0, rows, batch):
+        stop = min(rows, start + batch)
+        size = stop - start
+        # The tweak holds the OT index in its low word and the block number in its high word.
+        indices = np.arange(first_index + start, first_index + stop, dtype=np.uint64)
+        tweaked[:size, :, 0] = (permuted[start:stop, 0] ^ indices)[:, None]
+        tweaked[:size, :, 1] = permuted[start:stop, 1, None] ^ block_ids[None, :]
+        permute_into(tweaked[:size], hashed[: size * blocks * _BLOCK_WORDS + _BLOCK_WORDS])
+        np.bitwise_xor(
+            hashed[: size * blocks * _BLOCK_WORDS].reshape(size, blocks, _BLOCK_WORDS),
+            permuted[start:stop, None, :],
+            out=expanded[start:stop],
+        )
+    return expanded.view(np.uint32).reshape(rows, blocks * 4)[:, :count]
 
 
 def query_weights(query_bits: int) -> np.ndarray:
@@ -66,17 +100,18 @@ def correction_widths(query_bits: int, ring_bits: int) -> list[int]:
 
 
 def sender_products(
-    seeds0: np.ndarray, seeds1: np.ndarray, key_columns: np.ndarray, query_bits: int
+    seeds0: np.ndarray, seeds1: np.ndarray, key_columns: np.ndarray, query_bits: int, first_index: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute the MRI's side for a block of coordinates.
 
-    ``seeds0``/``seeds1`` are the OT seeds, shape (c·b, 16), ordered coordinate-major;
+    ``seeds0``/``seeds1`` are the OT seeds, shape (c·b, 16), ordered coordinate-major, and
+    ``first_index`` is the OT index of their first row;
     ``key_columns`` is K̂[:, block] transposed, shape (c, n) uint32. Returns the corrections
     u (c, b, n) uint32 and this block's share −Σ w_j G(m0)_ij, shape (n,) uint32.
     """
     coordinates, n = key_columns.shape
-    g0 = expand_seeds(seeds0, n).reshape(coordinates, query_bits, n)
-    g1 = expand_seeds(seeds1, n).reshape(coordinates, query_bits, n)
+    g0 = expand_seeds(seeds0, n, first_index).reshape(coordinates, query_bits, n)
+    g1 = expand_seeds(seeds1, n, first_index).reshape(coordinates, query_bits, n)
     corrections = g0 - g1
     corrections += key_columns[:, None, :]
     weighted = g0 * query_weights(query_bits)[None, :, None]
@@ -84,15 +119,17 @@ def sender_products(
     return corrections, share
 
 
-def receiver_products(seeds: np.ndarray, choices: np.ndarray, corrections: np.ndarray) -> np.ndarray:
+def receiver_products(
+    seeds: np.ndarray, choices: np.ndarray, corrections: np.ndarray, first_index: int = 0
+) -> np.ndarray:
     """Compute the SP's share Σ w_j y_ij for a block of coordinates.
 
-    ``seeds`` (c·b, 16) are the chosen OT seeds, ``choices`` (c, b) the SP's bits and
+    ``seeds`` (c·b, 16) are the chosen OT seeds (OT indices from ``first_index``), ``choices`` (c, b) the SP's bits and
     ``corrections`` (c, b, n) uint32 the MRI's vectors u (only their low ℓ − j bits matter).
     Returns shape (n,) uint32.
     """
     coordinates, query_bits, n = corrections.shape
-    received = expand_seeds(seeds, n).reshape(coordinates, query_bits, n)
+    received = expand_seeds(seeds, n, first_index).reshape(coordinates, query_bits, n)
     mask = np.uint32(0) - choices.astype(np.uint32)
     received += corrections & mask[:, :, None]
     received *= query_weights(query_bits)[None, :, None]

@@ -239,7 +239,7 @@ def _receive_products(
             raise MatchingOutOfOrder(f"correction chunk {index} arrived where chunk {chunk} was expected")
         corrections = arithmetic.unpack_corrections(message[_CHUNK_HEADER.size :], stop - start, n, widths)
         share += arithmetic.receiver_products(
-            seeds[start * bits_q : stop * bits_q], query_choices[start:stop], corrections
+            seeds[start * bits_q : stop * bits_q], query_choices[start:stop], corrections, start * bits_q
         )
     return share
 
@@ -302,6 +302,7 @@ def matching_mri(
             seeds1[start * bits_q : stop * bits_q],
             key_columns[start:stop],
             bits_q,
+            start * bits_q,
         )
         share += block_share
         header = _CHUNK_HEADER.pack(
