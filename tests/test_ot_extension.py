@@ -338,3 +338,53 @@ def run_random_with(count, malicious, choices):
         random_ot_sender("receiver", count, malicious=malicious),
         random_ot_receiver("sender", choices, malicious=malicious),
     )
+
+
+def batches_sender(peer, malicious, counts):
+    setup = yield from extension.extension_sender_setup(peer, malicious=malicious)
+    outputs = []
+    for count in counts:
+        outputs.append((yield from random_ot_sender(peer, count, malicious=malicious, setup=setup)))
+    outputs.append((yield from correlated_ot_sender(peer, 50, DELTA, malicious=malicious, setup=setup)))
+    return outputs
+
+
+def batches_receiver(peer, malicious, choices_list):
+    setup = yield from extension.extension_receiver_setup(peer, malicious=malicious)
+    outputs = []
+    for choices in choices_list:
+        outputs.append((yield from random_ot_receiver(peer, choices, malicious=malicious, setup=setup)))
+    outputs.append((yield from correlated_ot_receiver(peer, np.ones(50, dtype=np.uint8), malicious=malicious, setup=setup)))
+    return outputs
+
+
+@pytest.mark.parametrize("malicious", SECURITY)
+def test_shared_setup_serves_several_batches(malicious):
+    counts = [10, 300, 10]
+    choices_list = [random_choices(count, 20 + k) for k, count in enumerate(counts)]
+    result = run_pair(batches_sender("receiver", malicious, counts), batches_receiver("sender", malicious, choices_list))
+    sent = result.outputs["sender"]
+    received = result.outputs["receiver"]
+    for (m0, m1), chosen, choices in zip(sent[:3], received[:3], choices_list):
+        assert np.array_equal(chosen, np.where(choices[:, None] == 1, m1, m0))
+    assert np.array_equal(received[3], sent[3] ^ np.frombuffer(DELTA, dtype=np.uint8))
+
+    # Equal-sized batches still get unrelated outputs, because keystream and tweaks move on.
+    assert not np.any(np.all(sent[0][0] == sent[2][0], axis=1))
+
+    base_messages = [r for r in result.transcript.records if r.payload[0] in (Kind.NP_SENDER_POINT, Kind.MR_SENDER_POINT)]
+    assert len(base_messages) == 1
+
+
+def test_setup_with_other_security_is_rejected():
+    def sender(peer):
+        setup = yield from extension.extension_sender_setup(peer, malicious=False)
+        return (yield from random_ot_sender(peer, 10, malicious=True, setup=setup))
+
+    def receiver(peer):
+        setup = yield from extension.extension_receiver_setup(peer, malicious=False)
+        return (yield from random_ot_receiver(peer, np.zeros(10, dtype=np.uint8), malicious=False, setup=setup))
+
+    with pytest.raises(RunFailed) as failed:
+        run_pair(sender("receiver"), receiver("sender"))
+    assert isinstance(failed.value.failures["sender"], ValueError)

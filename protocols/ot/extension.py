@@ -48,6 +48,13 @@ chosen OT, ``L`` bytes  S -> R      ``ceil(N / B_L) h + 2 L N``, ``B_L = min(2^2
 
 Rounds (longest causal chain of messages): random OT 2 (IKNP) or 4 (KOS); correlated and
 chosen OT one more, 3 or 5. With ``N = 0`` no message is sent.
+
+Reusing base OTs. :func:`extension_sender_setup` and :func:`extension_receiver_setup` run the
+128 base OTs once and return state that the batch functions take as ``setup``. Batches that
+share a setup continue the same AES-CTR streams and take consecutive OT indices, so no
+keystream or hash tweak repeats; each batch then costs only its own rows in the table above
+and one round less (random OT 1 or 3 rounds). Batches sharing a setup must run one after
+another, in the same order on both sides, with the same ``malicious`` flag.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -120,25 +128,85 @@ def _challenge_columns(seed: bytes, rows: int) -> np.ndarray:
     return out[: KAPPA * nbytes].reshape(KAPPA, nbytes)
 
 
-def _extension_receiver(peer: str, bits: np.ndarray, malicious: bool) -> Party[np.ndarray]:
-    """Run the extension as receiver; return the rows ``t_i`` (uint8 ``(N, 16)``)."""
-    count = len(bits)
+@dataclass
+class ExtensionSenderSetup:
+    """Base-OT state of an extension sender: ``s`` and the seeds ``k_{s_j, j}`` as AES-CTR streams.
+
+    One setup serves any number of batches with the same receiver, run one after another;
+    each batch reads fresh keystream and takes fresh OT indices, starting at ``next_index``.
+    """
+
+    malicious: bool
+    s_bits: np.ndarray
+    generator: _ColumnGenerator
+    next_index: int = 0
+
+
+@dataclass
+class ExtensionReceiverSetup:
+    """Base-OT state of an extension receiver: both seeds of every column as AES-CTR streams."""
+
+    malicious: bool
+    generator0: _ColumnGenerator
+    generator1: _ColumnGenerator
+    next_index: int = 0
+
+
+def extension_sender_setup(
+    peer: str, *, malicious: bool = False, phase: str | None = None
+) -> Party[ExtensionSenderSetup]:
+    """Run the 128 base OTs as extension sender; return the state later batches extend.
+
+    Pass the result as ``setup`` to the ``*_ot_sender`` functions so several batches share
+    one set of base OTs; the receiver must do the same with :func:`extension_receiver_setup`.
+    """
+    if phase is not None:
+        yield Phase(phase)
+    s_bits = _random_bits(KAPPA)
+    keys = yield from base_ot_receiver(peer, s_bits, malicious=malicious)
+    return ExtensionSenderSetup(malicious, s_bits, _ColumnGenerator(keys))
+
+
+def extension_receiver_setup(
+    peer: str, *, malicious: bool = False, phase: str | None = None
+) -> Party[ExtensionReceiverSetup]:
+    """Run the 128 base OTs as extension receiver; return the state later batches extend."""
+    if phase is not None:
+        yield Phase(phase)
     keys0, keys1 = yield from base_ot_sender(peer, KAPPA, malicious=malicious)
+    return ExtensionReceiverSetup(malicious, _ColumnGenerator(keys0), _ColumnGenerator(keys1))
+
+
+def _check_setup(setup: ExtensionSenderSetup | ExtensionReceiverSetup, malicious: bool) -> None:
+    if setup.malicious != malicious:
+        raise ValueError(
+            f"setup was made with malicious={setup.malicious} but this batch asks for malicious={malicious}"
+        )
+
+
+def _extension_receiver(
+    peer: str, bits: np.ndarray, malicious: bool, setup: ExtensionReceiverSetup | None
+) -> Party[tuple[np.ndarray, int]]:
+    """Run one extension batch as receiver; return the rows ``t_i`` and the first OT index."""
+    if setup is None:
+        setup = yield from extension_receiver_setup(peer, malicious=malicious)
+    _check_setup(setup, malicious)
+    count = len(bits)
     rows = padded_rows(count, malicious)
+    first_index = setup.next_index
+    setup.next_index += rows
 
     choices = np.empty(rows, dtype=np.uint8)
     choices[:count] = bits
     choices[count:] = _random_bits(rows - count)
     packed = np.packbits(choices, bitorder="little")
 
-    generator0 = _ColumnGenerator(keys0)
-    generator1 = _ColumnGenerator(keys1)
     t_rows = np.empty((rows, KEY_BYTES), dtype=np.uint8)
     t_columns = np.empty((KAPPA, rows // 8), dtype=np.uint8) if malicious else None
     for seq, start, stop in _chunks(rows, CHUNK_ROWS):
         nbytes = (stop - start) // 8
-        columns = generator0.next_columns(nbytes)
-        matrix = generator1.next_columns(nbytes)
+        columns = setup.generator0.next_columns(nbytes)
+        matrix = setup.generator1.next_columns(nbytes)
         matrix ^= columns
         matrix ^= packed[start // 8 : stop // 8]
         yield Send(peer, header(Kind.EXT_MATRIX, seq) + matrix.tobytes())
@@ -152,25 +220,29 @@ def _extension_receiver(peer: str, bits: np.ndarray, malicious: bool) -> Party[n
         x = gf128.select_sum(coefficients, packed)
         t = gf128.inner_product(coefficients, t_columns)
         yield Send(peer, frame(Kind.KOS_RESPONSE, gf128.to_bytes(x) + gf128.to_bytes(t)))
-    return t_rows[:count]
+    return t_rows[:count], first_index
 
 
-def _extension_sender(peer: str, count: int, malicious: bool) -> Party[tuple[np.ndarray, np.ndarray]]:
-    """Run the extension as sender; return the rows ``q_i`` (uint8 ``(N, 16)``) and ``s``."""
-    s_bits = _random_bits(KAPPA)
-    keys = yield from base_ot_receiver(peer, s_bits, malicious=malicious)
-    s_packed = np.packbits(s_bits, bitorder="little")
-    selected = s_bits.astype(bool)
+def _extension_sender(
+    peer: str, count: int, malicious: bool, setup: ExtensionSenderSetup | None
+) -> Party[tuple[np.ndarray, np.ndarray, int]]:
+    """Run one extension batch as sender; return the rows ``q_i``, ``s`` and the first OT index."""
+    if setup is None:
+        setup = yield from extension_sender_setup(peer, malicious=malicious)
+    _check_setup(setup, malicious)
+    s_packed = np.packbits(setup.s_bits, bitorder="little")
+    selected = setup.s_bits.astype(bool)
     rows = padded_rows(count, malicious)
+    first_index = setup.next_index
+    setup.next_index += rows
 
-    generator = _ColumnGenerator(keys)
     q_rows = np.empty((rows, KEY_BYTES), dtype=np.uint8)
     q_columns = np.empty((KAPPA, rows // 8), dtype=np.uint8) if malicious else None
     for seq, start, stop in _chunks(rows, CHUNK_ROWS):
         nbytes = (stop - start) // 8
         body = parse((yield Receive(peer)), Kind.EXT_MATRIX, seq, KAPPA * nbytes)
         matrix = np.frombuffer(body, dtype=np.uint8).reshape(KAPPA, nbytes)
-        columns = generator.next_columns(nbytes)
+        columns = setup.generator.next_columns(nbytes)
         columns[selected] ^= matrix[selected]
         if q_columns is not None:
             q_columns[:, start // 8 : stop // 8] = columns
@@ -189,7 +261,7 @@ def _extension_sender(peer: str, count: int, malicious: bool) -> Party[tuple[np.
             raise CorrelationCheckFailed(
                 "KOS correlation check failed: the receiver's matrix is not consistent with one choice vector"
             )
-    return q_rows[:count], s_packed
+    return q_rows[:count], s_packed, first_index
 
 
 def _check_count(count: int) -> None:
@@ -198,24 +270,35 @@ def _check_count(count: int) -> None:
 
 
 def random_ot_sender(
-    peer: str, count: int, *, malicious: bool = False, phase: str | None = None
+    peer: str,
+    count: int,
+    *,
+    malicious: bool = False,
+    phase: str | None = None,
+    setup: ExtensionSenderSetup | None = None,
 ) -> Party[tuple[np.ndarray, np.ndarray]]:
     """Run ``count`` random OTs as sender; return ``(m0, m1)``, uint8 ``(count, 16)`` each.
 
-    Raises ``CorrelationCheckFailed`` (malicious only) when the receiver cheats in the KOS
-    check, and the ``codec`` aborts for malformed messages.
+    Without ``setup`` the batch runs its own 128 base OTs. Raises ``CorrelationCheckFailed``
+    (malicious only) when the receiver cheats in the KOS check, and the ``codec`` aborts for
+    malformed messages.
     """
     _check_count(count)
     if phase is not None:
         yield Phase(phase)
     if count == 0:
         return np.zeros((0, 16), dtype=np.uint8), np.zeros((0, 16), dtype=np.uint8)
-    q_rows, s = yield from _extension_sender(peer, count, malicious)
-    return tcr_hash(q_rows, 0), tcr_hash(q_rows ^ s, 0)
+    q_rows, s, first_index = yield from _extension_sender(peer, count, malicious, setup)
+    return tcr_hash(q_rows, first_index), tcr_hash(q_rows ^ s, first_index)
 
 
 def random_ot_receiver(
-    peer: str, choices: np.ndarray, *, malicious: bool = False, phase: str | None = None
+    peer: str,
+    choices: np.ndarray,
+    *,
+    malicious: bool = False,
+    phase: str | None = None,
+    setup: ExtensionReceiverSetup | None = None,
 ) -> Party[np.ndarray]:
     """Run random OTs as receiver with ``choices`` (bool or 0/1 of shape ``(count,)``).
 
@@ -226,8 +309,8 @@ def random_ot_receiver(
         yield Phase(phase)
     if len(bits) == 0:
         return np.zeros((0, 16), dtype=np.uint8)
-    t_rows = yield from _extension_receiver(peer, bits, malicious)
-    return tcr_hash(t_rows, 0)
+    t_rows, first_index = yield from _extension_receiver(peer, bits, malicious, setup)
+    return tcr_hash(t_rows, first_index)
 
 
 def _check_delta(delta: bytes) -> bytes:
@@ -237,7 +320,13 @@ def _check_delta(delta: bytes) -> bytes:
 
 
 def correlated_ot_sender(
-    peer: str, count: int, delta: bytes, *, malicious: bool = False, phase: str | None = None
+    peer: str,
+    count: int,
+    delta: bytes,
+    *,
+    malicious: bool = False,
+    phase: str | None = None,
+    setup: ExtensionSenderSetup | None = None,
 ) -> Party[np.ndarray]:
     """Run ``count`` correlated OTs with offset ``delta`` (16 bytes) as sender.
 
@@ -249,11 +338,11 @@ def correlated_ot_sender(
         yield Phase(phase)
     if count == 0:
         return np.zeros((0, 16), dtype=np.uint8)
-    q_rows, s = yield from _extension_sender(peer, count, malicious)
+    q_rows, s, first_index = yield from _extension_sender(peer, count, malicious, setup)
     m0 = np.empty((count, 16), dtype=np.uint8)
     for seq, start, stop in _chunks(count, CHUNK_ROWS):
-        m0[start:stop] = tcr_hash(q_rows[start:stop], start)
-        correction = tcr_hash(q_rows[start:stop] ^ s, start)
+        m0[start:stop] = tcr_hash(q_rows[start:stop], first_index + start)
+        correction = tcr_hash(q_rows[start:stop] ^ s, first_index + start)
         correction ^= m0[start:stop]
         correction ^= offset
         yield Send(peer, header(Kind.EXT_CORRECTIONS, seq) + correction.tobytes())
@@ -261,7 +350,12 @@ def correlated_ot_sender(
 
 
 def correlated_ot_receiver(
-    peer: str, choices: np.ndarray, *, malicious: bool = False, phase: str | None = None
+    peer: str,
+    choices: np.ndarray,
+    *,
+    malicious: bool = False,
+    phase: str | None = None,
+    setup: ExtensionReceiverSetup | None = None,
 ) -> Party[np.ndarray]:
     """Run correlated OTs as receiver; return ``m0 XOR (c_i * delta)``, uint8 ``(count, 16)``."""
     bits = choice_bits(choices)
@@ -270,12 +364,12 @@ def correlated_ot_receiver(
     count = len(bits)
     if count == 0:
         return np.zeros((0, 16), dtype=np.uint8)
-    t_rows = yield from _extension_receiver(peer, bits, malicious)
+    t_rows, first_index = yield from _extension_receiver(peer, bits, malicious, setup)
     out = np.empty((count, 16), dtype=np.uint8)
     for seq, start, stop in _chunks(count, CHUNK_ROWS):
         body = parse((yield Receive(peer)), Kind.EXT_CORRECTIONS, seq, 16 * (stop - start))
         correction = np.frombuffer(body, dtype=np.uint8).reshape(stop - start, 16)
-        out[start:stop] = tcr_hash(t_rows[start:stop], start)
+        out[start:stop] = tcr_hash(t_rows[start:stop], first_index + start)
         out[start:stop] ^= correction * bits[start:stop, None]
     return out
 
@@ -292,7 +386,13 @@ def _check_messages(m0: np.ndarray, m1: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def chosen_ot_sender(
-    peer: str, m0: np.ndarray, m1: np.ndarray, *, malicious: bool = False, phase: str | None = None
+    peer: str,
+    m0: np.ndarray,
+    m1: np.ndarray,
+    *,
+    malicious: bool = False,
+    phase: str | None = None,
+    setup: ExtensionSenderSetup | None = None,
 ) -> Party[None]:
     """Run chosen-message OTs as sender of ``m0`` and ``m1`` (uint8 ``(count, L)``, any L >= 0)."""
     first, second = _check_messages(m0, m1)
@@ -301,19 +401,25 @@ def chosen_ot_sender(
         yield Phase(phase)
     if count == 0:
         return None
-    q_rows, s = yield from _extension_sender(peer, count, malicious)
+    q_rows, s, first_index = yield from _extension_sender(peer, count, malicious, setup)
     for seq, start, stop in _chunks(count, ciphertext_rows_per_message(length)):
         ciphertexts = np.empty((stop - start, 2, length), dtype=np.uint8)
-        ciphertexts[:, 0] = tcr_expand(q_rows[start:stop], start, length)
+        ciphertexts[:, 0] = tcr_expand(q_rows[start:stop], first_index + start, length)
         ciphertexts[:, 0] ^= first[start:stop]
-        ciphertexts[:, 1] = tcr_expand(q_rows[start:stop] ^ s, start, length)
+        ciphertexts[:, 1] = tcr_expand(q_rows[start:stop] ^ s, first_index + start, length)
         ciphertexts[:, 1] ^= second[start:stop]
         yield Send(peer, header(Kind.EXT_CIPHERTEXTS, seq) + ciphertexts.tobytes())
     return None
 
 
 def chosen_ot_receiver(
-    peer: str, choices: np.ndarray, length: int, *, malicious: bool = False, phase: str | None = None
+    peer: str,
+    choices: np.ndarray,
+    length: int,
+    *,
+    malicious: bool = False,
+    phase: str | None = None,
+    setup: ExtensionReceiverSetup | None = None,
 ) -> Party[np.ndarray]:
     """Run chosen-message OTs as receiver; return the chosen messages, uint8 ``(count, length)``."""
     bits = choice_bits(choices)
@@ -325,11 +431,11 @@ def chosen_ot_receiver(
     out = np.empty((count, length), dtype=np.uint8)
     if count == 0:
         return out
-    t_rows = yield from _extension_receiver(peer, bits, malicious)
+    t_rows, first_index = yield from _extension_receiver(peer, bits, malicious, setup)
     for seq, start, stop in _chunks(count, ciphertext_rows_per_message(length)):
         size = stop - start
         body = parse((yield Receive(peer)), Kind.EXT_CIPHERTEXTS, seq, 2 * length * size)
         ciphertexts = np.frombuffer(body, dtype=np.uint8).reshape(size, 2, length)
         chosen = ciphertexts[np.arange(size), bits[start:stop]]
-        out[start:stop] = chosen ^ tcr_expand(t_rows[start:stop], start, length)
+        out[start:stop] = chosen ^ tcr_expand(t_rows[start:stop], first_index + start, length)
     return out
