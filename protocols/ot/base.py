@@ -18,8 +18,9 @@ Diffie–Hellman key agreement and the random-oracle programmable-once function.
 sends ``A = a G``. For each OT the receiver picks ``b_j``, a uniformly random point
 ``r_{1-c}`` and sets ``r_c = b_j G - H(j, c, r_{1-c})``, then sends ``(r_0, r_1)``. The sender
 evaluates ``B_i = r_i + H(j, i, r_{1-i})`` and outputs ``k_i = KDF(j, i, A, r_0, r_1, a B_i)``; the
-receiver outputs ``KDF(j, c, A, r_0, r_1, b_j A)``. Endemic-OT security (the security random
-OT needs) against malicious adversaries under CDH in the random-oracle model.
+receiver outputs ``KDF(j, c, A, r_0, r_1, b_j A)``. Masny and Rindal prove it an endemic OT
+against malicious adversaries under CDH in the random-oracle model: a corrupt party may fix
+its own outputs, which costs nothing when the outputs serve as keys or extension seeds.
 
 Messages, rounds and bytes (``count`` OTs, 5-byte header ``h``, 32-byte points):
 
@@ -32,8 +33,9 @@ Masny–Rindal    one message, ``h + 32``     one message, ``h + 64 count``   1
 
 The two messages do not depend on each other, so both travel in the same round. With
 ``count == 0`` no message is sent. Compute per OT: Naor–Pinkas costs the sender one scalar
-multiplication and the receiver two; Masny–Rindal costs the sender two scalar
-multiplications and four hashes to the group, the receiver three and two.
+multiplication and the receiver two. Masny–Rindal costs the sender two scalar multiplications
+and two hashes to the group, and the receiver three scalar multiplications (two of them of
+the generator) and one hash to the group.
 """
 
 from __future__ import annotations

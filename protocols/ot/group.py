@@ -11,8 +11,10 @@ Ed25519 curve, whose full group has order ``8 L``. The cofactor 8 is handled exp
 * scalars are reduced modulo ``L`` and multiplied without clamping (``*_noclamp``), so
   ``(a b) P = a (b P)`` holds exactly in the subgroup;
 * :func:`hash_to_point` adds two Elligator 2 encodings (libsodium's
-  ``crypto_core_ed25519_from_uniform``, which clears the cofactor), the random-oracle
-  construction of RFC 9380 for edwards25519, so its outputs lie in the subgroup.
+  ``crypto_core_ed25519_from_uniform``, which clears the cofactor), so its outputs lie in the
+  subgroup. Adding two encodings is the structure of the random-oracle encoding of RFC 9380
+  for edwards25519, but the field elements come from SHA-512 halves, so the outputs are not
+  byte-compatible with RFC 9380 test vectors.
 
 The discrete-logarithm and computational Diffie–Hellman problems are assumed hard in this
 subgroup; the base OTs built on it are proven in the random-oracle model.

@@ -8,7 +8,7 @@
 * :class:`CounterStream` is AES-128-CTR under a secret 16-byte key with a zero nonce, the
   pseudo-random generator that stretches base-OT keys; each key is used for one stream only.
 
-Every call runs AES over the whole batch in one ``update_into``, through ``cryptography``.
+Each AES pass covers the whole batch in one ``update_into`` call, through ``cryptography``.
 """
 
 from __future__ import annotations
