@@ -66,7 +66,7 @@ def test_one_of_n_under_runner(runner, malicious):
     assert result.outputs["receiver"] == payloads[6]
 
 
-def test_one_of_n_simulated_time_covers_base_ot_and_stream():
+def test_one_of_n_simulated_time_lower_bound():
     payloads = [bytes(1_000_000)] * 4
     result = run_simulated(
         {
