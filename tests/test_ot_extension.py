@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from testbed.effects import Receive, Send
 from testbed.errors import MalformedMessage, RunFailed, TruncatedMessage
@@ -42,6 +44,15 @@ def test_transpose_matches_unpacked_transpose(rows, row_bytes):
     matrix = np.random.default_rng(rows).integers(0, 256, (rows, row_bytes), dtype=np.uint8)
     expected = np.packbits(np.unpackbits(matrix, axis=1, bitorder="little").T, axis=1, bitorder="little")
     assert np.array_equal(transpose(matrix), expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(row_groups=st.integers(1, 4), word_columns=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+def test_transpose_twice_is_identity(row_groups, word_columns, seed):
+    matrix = np.random.default_rng(seed).integers(0, 256, (64 * row_groups, 8 * word_columns), dtype=np.uint8)
+    once = transpose(matrix)
+    assert once.shape == (64 * word_columns, 8 * row_groups)
+    assert np.array_equal(transpose(once), matrix)
 
 
 def test_transpose_rejects_unaligned_shape():

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from testbed.effects import Receive
@@ -257,3 +259,22 @@ def test_sender_view_same_across_indices(malicious):
     bits = {k: np.unpackbits(np.frombuffer(v[HEADER_BYTES:], dtype=np.uint8)) for k, v in views.items()}
     assert 0.4 < bits[0].mean() < 0.6
     assert 0.4 < bits[n - 1].mean() < 0.6
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), n=st.integers(1, 20))
+def test_any_sizes_and_index(data, n):
+    payloads = data.draw(st.lists(st.binary(max_size=300), min_size=n, max_size=n))
+    index = data.draw(st.integers(0, n - 1))
+    assert run_one_of_n(payloads, index).outputs["receiver"] == payloads[index]
+
+
+def test_payload_of_wrong_type_or_layout_raises():
+    strided = np.zeros((8, 8), dtype=np.float32)[:, ::2]
+    with pytest.raises(RunFailed) as failed:
+        run_one_of_n([strided, strided], 0)
+    assert isinstance(failed.value.failures["sender"], ValueError)
+
+    with pytest.raises(RunFailed) as failed:
+        run_one_of_n(["text", "text"], 1)
+    assert isinstance(failed.value.failures["sender"], TypeError)
