@@ -14,9 +14,9 @@ and the receiver ``H(i, t_i)``.
 
 KOS adds ``kappa + sigma = 192`` rows with random choices (``sigma = 64`` statistical
 security), then a check: the sender sends a fresh 16-byte seed that expands to coefficients
-``chi_i`` in GF(2^128); the receiver answers ``x = sum chi_i r_i`` and ``t = sum chi_i t_i``;
-the sender aborts with ``CorrelationCheckFailed`` unless ``sum chi_i q_i = t + x s``. The base
-OTs are then Masny–Rindal instead of Naor–Pinkas. Security: semi-honest (IKNP) or malicious
+``chi_i`` in GF(2^128). The receiver replies with ``x = sum chi_i r_i`` and
+``t = sum chi_i t_i``, and the sender aborts with ``CorrelationCheckFailed`` unless
+``sum chi_i q_i = t + x s``. The base OTs are then Masny–Rindal instead of Naor–Pinkas. Security: semi-honest (IKNP) or malicious
 (KOS) in the random-oracle model, with fixed-key AES modelled as a random permutation and
 AES-CTR as a pseudo-random generator.
 
@@ -32,9 +32,9 @@ Rows are padded to ``N' = 128 ceil((N + 192 [malicious]) / 128)`` for ``N`` OTs 
 matrix chunks of at most ``2^20`` rows, ``C = ceil(N' / 2^20)``. Bytes on the wire, with the
 5-byte header ``h`` (R is the extension receiver, S the extension sender):
 
-======================  ==========  ==============================================
+======================  ==========  =================================
 step                    direction   bytes
-======================  ==========  ==============================================
+======================  ==========  =================================
 base OT, semi-honest    R -> S      ``h + 32``
 base OT, semi-honest    S -> R      ``h + 32 * 128 = 4101``
 base OT, malicious      R -> S      ``h + 32``
@@ -43,8 +43,11 @@ matrix ``u``            R -> S      ``C h + 16 N'``
 KOS challenge           S -> R      ``h + 16``
 KOS response            R -> S      ``h + 32``
 correlated OT           S -> R      ``ceil(N / 2^20) h + 16 N``
-chosen OT, ``L`` bytes  S -> R      ``ceil(N / B_L) h + 2 L N``, ``B_L = min(2^20, max(1, floor(2^26 / 2L)))``
-======================  ==========  ==============================================
+chosen OT, ``L`` bytes  S -> R      ``ceil(N / B_L) h + 2 L N``
+======================  ==========  =================================
+
+Chosen-OT ciphertexts travel in messages of ``B_L = min(2^20, max(1, floor(2^26 / 2L)))`` OTs,
+so no message exceeds 64 MiB unless one OT alone does.
 
 Rounds (longest causal chain of messages): random OT 2 (IKNP) or 4 (KOS); correlated and
 chosen OT one more, 3 or 5. With ``N = 0`` no message is sent.
