@@ -16,9 +16,9 @@ KOS adds ``kappa + sigma = 192`` rows with random choices (``sigma = 64`` statis
 security), then a check: the sender sends a fresh 16-byte seed that expands to coefficients
 ``chi_i`` in GF(2^128). The receiver replies with ``x = sum chi_i r_i`` and
 ``t = sum chi_i t_i``, and the sender aborts with ``CorrelationCheckFailed`` unless
-``sum chi_i q_i = t + x s``. The base OTs are then Masny–Rindal instead of Naor–Pinkas. Security: semi-honest (IKNP) or malicious
-(KOS) in the random-oracle model, with fixed-key AES modelled as a random permutation and
-AES-CTR as a pseudo-random generator.
+``sum chi_i q_i = t + x s``. The base OTs are then Masny–Rindal instead of Naor–Pinkas.
+Security: semi-honest (IKNP) or malicious (KOS) in the random-oracle model, with fixed-key
+AES modelled as a random permutation and AES-CTR as a pseudo-random generator.
 
 NOTE: the KOS proof of Keller, Orsini and Scholl models ``H`` as a random oracle. Here ``H``
 is the fixed-key AES hash, an instantiation this module assumes secure but does not prove.
