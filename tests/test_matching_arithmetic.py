@@ -41,7 +41,7 @@ def test_expand_seeds_is_deterministic_and_distinct():
 @pytest.mark.parametrize("count", [1, 4, 5, 500, 3001])
 def test_expand_seeds_equals_ot_stack_expansion(count):
     seeds = random_seeds(300)
-    expected = tcr_expand(seeds, 42, 4 * count).view(np.uint32)
+    expected = tcr_expand(seeds, arithmetic.EXPANSION_INDEX_OFFSET + 42, 4 * count).view(np.uint32)
     assert np.array_equal(arithmetic.expand_seeds(seeds, count, 42), expected)
 
 

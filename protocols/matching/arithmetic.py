@@ -37,12 +37,16 @@ _BLOCK_WORDS = 2
 # Rows expanded per AES call, sized so one batch of blocks stays near 2 MB.
 _BATCH_BYTES = 2 << 20
 
+# Tweak offset of the seed expansion: the OT extension hashes its own rows under tweaks with OT
+# indices from 0, so shifting ours by 2^62 keeps the two sets of hash inputs apart.
+EXPANSION_INDEX_OFFSET = 1 << 62
+
 
 def expand_seeds(seeds: np.ndarray, count: int, first_index: int) -> np.ndarray:
     """Return G(i, seed) for each 16-byte seed: (m, count) uint32, row k with OT index first_index + k.
 
-    Block ``t`` of row ``k`` is ``H((first_index + k, t), seed_k)`` with the tweakable hash
-    ``H(i, x) = π(π(x) ⊕ i) ⊕ π(x)`` over fixed-key AES; this is the function of
+    Block ``t`` of row ``k`` is ``H((2^62 + first_index + k, t), seed_k)`` with the tweakable hash
+    ``H(i, x) = π(π(x) ⊕ i) ⊕ π(x)`` over fixed-key AES. This is the function of
     ``protocols.ot.hashing.tcr_expand`` (same key and tweak layout), batched over all rows.
     """
     seeds = np.ascontiguousarray(seeds, dtype=np.uint8)
@@ -68,8 +72,9 @@ def expand_seeds(seeds: np.ndarray, count: int, first_index: int) -> np.ndarray:
     for start in range(0, rows, batch):
         stop = min(rows, start + batch)
         size = stop - start
-        # The tweak holds the OT index in its low word and the block number in its high word.
+        # The tweak carries the OT index in its low word and the block number in its high word.
         indices = np.arange(first_index + start, first_index + stop, dtype=np.uint64)
+        indices += np.uint64(EXPANSION_INDEX_OFFSET)
         tweaked[:size, :, 0] = (permuted[start:stop, 0] ^ indices)[:, None]
         tweaked[:size, :, 1] = permuted[start:stop, 1, None] ^ block_ids[None, :]
         permute_into(tweaked[:size], hashed[: size * blocks * _BLOCK_WORDS + _BLOCK_WORDS])
@@ -105,7 +110,7 @@ def sender_products(
     """Compute the MRI's side for a block of coordinates.
 
     ``seeds0``/``seeds1`` are the OT seeds, shape (c·b, 16), ordered coordinate-major, and
-    ``first_index`` is the OT index of their first row;
+    ``first_index`` is the OT index of their first row.
     ``key_columns`` is K̂[:, block] transposed, shape (c, n) uint32. Returns the corrections
     u (c, b, n) uint32 and this block's share −Σ w_j G(m0)_ij, shape (n,) uint32.
     """
