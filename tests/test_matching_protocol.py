@@ -9,7 +9,7 @@ from protocols.matching import garbled, protocol
 from protocols.ot import extension
 from protocols.ot.codec import HEADER_BYTES
 from protocols.matching.fixed_point import FixedPointParams, encode_keys, encode_query, encoded_scores, reference_match
-from testbed.errors import MalformedMessage, RunFailed, TruncatedMessage, UnexpectedMessage
+from testbed.errors import MalformedMessage, ProtocolAbort, RunFailed, TruncatedMessage, UnexpectedMessage
 from testbed.network import Network, profile
 from testbed.runners.memory import run_in_memory
 from testbed.runners.simulated import run_simulated
@@ -319,3 +319,16 @@ def test_runs_over_tcp_loopback():
     result = run_tcp({SP: protocol.matching_sp(MRI, q, 30), MRI: protocol.matching_mri(SP, keys, None)}, timeout_s=60)
     assert result.outputs[SP] == 29
     assert result.outputs[MRI] is None
+
+
+def test_database_size_mismatch_aborts():
+    rng = np.random.default_rng(20)
+    keys = unit_rows(rng, 6, 8)
+    parties = {
+        SP: protocol.matching_sp(MRI, keys[0].copy(), 7),
+        MRI: protocol.matching_mri(SP, keys, None),
+    }
+    with pytest.raises(RunFailed) as failed:
+        run_in_memory(parties)
+    # The OT batch sizes differ first, so the OT extension's parser rejects the matrix.
+    assert any(isinstance(error, ProtocolAbort) for error in failed.value.failures.values())
