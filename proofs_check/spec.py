@@ -10,7 +10,7 @@ compares the two collections of views.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,8 @@ class CheckSpec:
       (for example the XOR of the two ciphertexts of each OT), or ``None`` for the default;
     * ``elements(view)`` maps the group elements of a view to floats in ``[0, 1)`` for a
       Kolmogorov–Smirnov test, or ``None`` when the view has none;
-    * ``output_features(output)`` turns the corrupted party's output into a feature vector.
+    * ``output_features(output)`` turns the corrupted party's output into a feature vector;
+    * ``samples`` is the default number of views per sample, sized to the cost of one run.
     """
 
     protocol: str
@@ -75,7 +76,7 @@ class CheckSpec:
     relations: Callable[[list[ViewEntry]], bytes] | None = None
     elements: Callable[[list[ViewEntry]], np.ndarray] | None = None
     output_features: Callable[[Any], np.ndarray] | None = None
-    party_names: dict[str, str] = field(default_factory=dict)
+    samples: int = 200
 
     @property
     def key(self) -> str:

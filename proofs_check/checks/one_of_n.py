@@ -73,6 +73,7 @@ def sender_spec() -> CheckSpec:
         consistent=_consistent,
         flow=lambda inputs: one_of_n_flow([len(p) for p in inputs["payloads"]], PHASE),
         elements=point_coordinates,
+        samples=300,
     )
 
 
@@ -105,6 +106,7 @@ def receiver_spec() -> CheckSpec:
         consistent=_consistent,
         flow=lambda inputs: one_of_n_flow([len(p) for p in inputs["payloads"]], PHASE),
         elements=point_coordinates,
+        samples=300,
         output_features=_payload_bits,
     )
 

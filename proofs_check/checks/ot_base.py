@@ -96,6 +96,7 @@ def sender_spec(malicious: bool = False) -> CheckSpec:
         flow=partial(_flow, malicious),
         elements=point_coordinates,
         output_features=sender_key_bits,
+        samples=300,
     )
 
 
@@ -118,6 +119,7 @@ def receiver_spec(malicious: bool = False) -> CheckSpec:
         flow=partial(_flow, malicious),
         elements=point_coordinates,
         output_features=key_bits,
+        samples=300,
     )
 
 

@@ -122,6 +122,7 @@ def sender_spec(kind: str, malicious: bool = False) -> CheckSpec:
         flow=lambda inputs: extension_flow(kind, malicious, COUNT, LENGTH, PHASE),
         elements=point_coordinates,
         output_features=sender_key_bits if kind == simulator.RANDOM else None,
+        samples=60 if malicious else 100,
     )
 
 
@@ -151,7 +152,8 @@ def receiver_spec(kind: str, malicious: bool = False) -> CheckSpec:
     return CheckSpec(
         protocol=f"ot.extension.{name}.{kind}",
         party="receiver",
-        description=f"{name.upper()} {kind} OT, corrupted receiver, {COUNT} OTs of {LENGTH} bytes per run",
+        description=f"{name.upper()} {kind} OT, corrupted receiver, {COUNT} OTs per run"
+        + (f" of {LENGTH}-byte messages" if kind == simulator.CHOSEN else ""),
         parties=partial(_parties, kind, malicious),
         sample_inputs=partial(_sample, kind),
         input_pair=pair,
@@ -163,6 +165,7 @@ def receiver_spec(kind: str, malicious: bool = False) -> CheckSpec:
         relations=ciphertext_relations if kind == simulator.CHOSEN else None,
         elements=point_coordinates,
         output_features=key_bits if kind == simulator.RANDOM else _flat,
+        samples=60 if malicious else 100,
     )
 
 
