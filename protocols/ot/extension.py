@@ -55,7 +55,7 @@ chosen OT one more, 3 or 5. With ``N = 0`` no message is sent.
 Reusing base OTs. :func:`extension_sender_setup` and :func:`extension_receiver_setup` run the
 128 base OTs once and return state that the batch functions take as ``setup``. Batches that
 share a setup continue the same AES-CTR streams and take consecutive OT indices, so no
-keystream or hash tweak repeats; each batch then costs only its own rows in the table above
+keystream or hash tweak repeats. Each batch then costs only its own rows in the table above
 and one round less (random OT 1 or 3 rounds). Batches sharing a setup must run one after
 another, in the same order on both sides, with the same ``malicious`` flag.
 """
@@ -135,8 +135,8 @@ def _challenge_columns(seed: bytes, rows: int) -> np.ndarray:
 class ExtensionSenderSetup:
     """Base-OT state of an extension sender: ``s`` and the seeds ``k_{s_j, j}`` as AES-CTR streams.
 
-    One setup serves any number of batches with the same receiver, run one after another;
-    each batch reads fresh keystream and takes fresh OT indices, starting at ``next_index``.
+    One setup serves any number of batches with the same receiver, run one after another.
+    Each batch reads fresh keystream and takes fresh OT indices, starting at ``next_index``.
     """
 
     malicious: bool
@@ -161,7 +161,7 @@ def extension_sender_setup(
     """Run the 128 base OTs as extension sender; return the state later batches extend.
 
     Pass the result as ``setup`` to the ``*_ot_sender`` functions so several batches share
-    one set of base OTs; the receiver must do the same with :func:`extension_receiver_setup`.
+    one set of base OTs. The receiver must do the same with :func:`extension_receiver_setup`.
     """
     if phase is not None:
         yield Phase(phase)

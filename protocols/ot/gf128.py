@@ -6,9 +6,9 @@ GF(2)[x] modulo ``x^128 + x^7 + x^2 + x + 1``. As Python integers, bit ``k`` of
 ``int.from_bytes(element, "little")`` is the same coefficient.
 
 The check needs sums ``sum_i chi_i t_i`` over up to millions of rows ``i``. Both operands
-arrive in *column form*: a uint8 ``(128, n / 8)`` bit matrix whose row ``a`` contains bit ``a``
-of every element (bit ``i`` of row ``a`` is coefficient ``a`` of element ``i``), which is
-how OT extension produces them before its transpose. With
+arrive in *column form*, the layout OT extension produces before its transpose. That is a
+uint8 ``(128, n / 8)`` bit matrix where bit ``i`` of row ``a`` is coefficient ``a`` of
+element ``i``. With
 ``M[a][b] = XOR_i chi_i[a] t_i[b]``, a 128 x 128 matrix over GF(2), the unreduced sum is
 ``sum_{a,b} M[a][b] x^(a+b)``. :func:`inner_product` computes ``M`` as float32 matrix
 products of 0/1 entries: chunks of at most 4095 rows keep every count below 2^12, so two

@@ -5,8 +5,8 @@
   Multiparty Computation from Fixed-Key Block Ciphers" (IEEE S&P 2020, ePrint 2019/074).
   Here ``pi`` is AES-128 under a fixed public key, and the tweak ``i`` encodes the OT index
   and a block number. Security assumes fixed-key AES behaves as a random permutation.
-* :class:`CounterStream` is AES-128-CTR under a secret 16-byte key with a zero nonce, the
-  pseudo-random generator that stretches base-OT keys; each key is used for one stream only.
+* :class:`CounterStream` is AES-128-CTR under a secret 16-byte key with a zero nonce. It is
+  the pseudo-random generator that stretches base-OT keys, and each key feeds one stream only.
 
 Each AES pass covers the whole batch in one ``update_into`` call, through ``cryptography``.
 """

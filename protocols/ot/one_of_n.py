@@ -14,8 +14,8 @@ pseudo-random to it. Security: that of the base OT (semi-honest Naor–Pinkas or
 Masny–Rindal, random-oracle model) plus AES as a PRF and AES-CTR as a stream cipher.
 
 Streaming. The sender calls ``payload(i)`` once per entry, in order, masks it into a reused
-buffer and sends it as one message, so it holds one entry at a time; the receiver reads every
-entry in order, checks its frame and keeps only the one it chose. The receiver checks every
+buffer and sends it as one message, so it keeps one entry in memory at a time. The receiver
+reads every entry in order, checks its frame and keeps only the one it chose. The receiver checks every
 frame the same way whatever its index, so a sender that corrupts one entry's frame makes every
 receiver abort alike and learns nothing from the abort.
 
