@@ -332,3 +332,23 @@ def test_database_size_mismatch_aborts():
         run_in_memory(parties)
     # The OT batch sizes differ first, so the OT extension's parser rejects the matrix.
     assert any(isinstance(error, ProtocolAbort) for error in failed.value.failures.values())
+
+
+def test_decoding_outside_index_range_aborts():
+    rng = np.random.default_rng(21)
+    keys = unit_rows(rng, 5, 8)
+    q = keys[2].copy()
+    clean = run_matching(q, keys)
+    assert clean.outputs[SP] == 2
+    ot_messages = sum(1 for r in clean.transcript.records if r.src == MRI and r.phase == protocol.PHASE_OT)
+
+    def intercept(sender, receiver, index, payload):
+        if sender == MRI and index == ot_messages + 2:
+            # Flip the decoding bits so the three index bits decode to 7, beyond the no-match index 5.
+            return payload[:-1] + bytes([payload[-1] ^ (2 ^ 7)])
+        return payload
+
+    with pytest.raises(RunFailed) as failed:
+        run_matching(q, keys, intercept=intercept)
+    assert isinstance(failed.value.failures[SP], protocol.MatchingAbort)
+    assert "outside" in str(failed.value.failures[SP])

@@ -119,8 +119,8 @@ def sender_products(
     g1 = expand_seeds(seeds1, n, first_index).reshape(coordinates, query_bits, n)
     corrections = g0 - g1
     corrections += key_columns[:, None, :]
-    weighted = g0 * query_weights(query_bits)[None, :, None]
-    share = np.uint32(0) - weighted.sum(axis=(0, 1), dtype=np.uint32)
+    per_bit = g0.sum(axis=0, dtype=np.uint32)
+    share = np.uint32(0) - (per_bit * query_weights(query_bits)[:, None]).sum(axis=0, dtype=np.uint32)
     return corrections, share
 
 
@@ -137,8 +137,8 @@ def receiver_products(
     received = expand_seeds(seeds, n, first_index).reshape(coordinates, query_bits, n)
     mask = np.uint32(0) - choices.astype(np.uint32)
     received += corrections & mask[:, :, None]
-    received *= query_weights(query_bits)[None, :, None]
-    return received.sum(axis=(0, 1), dtype=np.uint32)
+    per_bit = received.sum(axis=0, dtype=np.uint32)
+    return (per_bit * query_weights(query_bits)[:, None]).sum(axis=0, dtype=np.uint32)
 
 
 def pack_corrections(corrections: np.ndarray, widths: list[int]) -> bytes:
