@@ -105,7 +105,7 @@ def test_output_for_sizes_around_powers_of_two(n):
         assert result.outputs[SP] == target
 
 
-def test_output_at_full_width_with_chunked_corrections(monkeypatch):
+def test_output_full_width_chunked(monkeypatch):
     monkeypatch.setattr(protocol, "CORRECTION_CHUNK_BYTES", 200_000)
     rng = np.random.default_rng(768)
     keys = unit_rows(rng, 100, 768)
@@ -155,8 +155,8 @@ def test_ot_bytes_match_iknp_formula():
 
 def test_mri_view_does_not_depend_on_query():
     # Two very different queries, 30 runs each. Every message the MRI receives (the OT
-    # extension's and the SP's choice flips) must have the same size for both queries, and its
-    # fraction of one-bits must not tell the queries apart; the flips must be unbiased bits.
+    # extension's and the SP's choice flips) must have the same size for both queries. Its
+    # fraction of one-bits must not tell the queries apart, and the flips must be unbiased bits.
     rng = np.random.default_rng(12)
     n, d = 40, 16
     keys = unit_rows(rng, n, d)
