@@ -13,8 +13,8 @@ every random choice to get exact view distributions:
 * chosen-message OT from random OT with 2-bit messages and one-time pads.
 
 For each it computes the total variation distance between the real view and the simulated
-view, for every input of the honest party, and compares it with the bound the simulation
-argument gives (0, or ``1/(q − 1)`` where non-zero scalars exclude one group element; that
+view, for every input of the honest party. It compares that distance with the bound the
+simulation argument gives (0, or ``1/(q − 1)`` where non-zero scalars exclude one group element; that
 bound is about ``2^-252`` at the real group order). Tiny versions of three mutants are
 enumerated the same way and must exceed the bound. Exact enumeration shows the arguments hold
 on the toy instances; it says nothing about AES, SHA-2 or Ed25519 themselves.
@@ -95,7 +95,7 @@ def two_uniform_points() -> dict:
 
 
 def gilboa_receiver_view(x: int, choice: int, biased: bool = False) -> dict:
-    """Return the distribution of ``(t_c, u)`` the toy Gilboa receiver sees; ``u = t0 − t1 + x``."""
+    """Return the distribution of the toy Gilboa receiver's view ``(t_c, u)``, where ``u = t0 − t1 + x``."""
     outcomes = []
     for t0, t1 in product(range(RING), range(RING)):
         if biased and t1 % 2:
@@ -131,6 +131,12 @@ def _worst(cases: Iterable[tuple[str, Fraction]]) -> tuple[str, Fraction]:
     return max(cases, key=lambda case: case[1])
 
 
+def _verdict(within_bound: bool, mutant: bool) -> str:
+    if mutant:
+        return "missed" if within_bound else "caught"
+    return "pass" if within_bound else "fail"
+
+
 def _entry(name: str, party: str, compared: str, cases: Callable[[], Iterable[tuple[str, Fraction]]], bound: Fraction, mutant: bool) -> dict:
     where, distance = _worst(cases())
     within = distance <= bound
@@ -143,7 +149,7 @@ def _entry(name: str, party: str, compared: str, cases: Callable[[], Iterable[tu
         "worst_case": where,
         "bound": str(bound),
         "mutant": mutant,
-        "verdict": ("missed" if within else "caught") if mutant else ("pass" if within else "fail"),
+        "verdict": _verdict(within, mutant),
     }
 
 

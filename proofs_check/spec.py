@@ -2,8 +2,8 @@
 
 A :class:`CheckSpec` ties together a protocol's real party coroutines, its ideal
 functionality and the simulator for one corrupted party. ``proofs_check.runner`` draws
-honest inputs from ``sample_inputs``, runs the real protocol, asks the ideal functionality for
-the corrupted party's output, runs the simulator on that party's input and output alone, and
+honest inputs from ``sample_inputs``, runs the real protocol, takes the corrupted party's output
+from the ideal functionality, runs the simulator on that party's input and output alone, and
 compares the two collections of views.
 """
 

@@ -1,8 +1,8 @@
 """Checks of two-party secure matching (``protocols.matching``), SP and MRI corrupted.
 
-The instance is deliberately small (``d = 4``, ``n = 3``, ``f_q = f_k = 3``, an 8-bit ring)
-so that one run takes a fraction of a second; every message kind and every step of the
-protocol still runs.
+The instance is deliberately small (``d = 4``, ``n = 3``, ``f_q = f_k = 3``, an 8-bit ring),
+so one run takes a fraction of a second. Every message kind and every step of the protocol
+still runs.
 """
 
 from __future__ import annotations

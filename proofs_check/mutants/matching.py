@@ -17,10 +17,10 @@ FIXED_SEED = b"proofs_check/fixed-seed"
 
 
 def _sp_sends_index(inputs: dict) -> dict:
-    made = matching_checks._parties(inputs)
-    made["sp"] = send_after(made["sp"], "mri", lambda index: struct.pack(">i", -1 if index is None else index))
-    made["mri"] = receive_after(made["mri"], "sp")
-    return made
+    coroutines = matching_checks._parties(inputs)
+    coroutines["sp"] = send_after(coroutines["sp"], "mri", lambda index: struct.pack(">i", -1 if index is None else index))
+    coroutines["mri"] = receive_after(coroutines["mri"], "sp")
+    return coroutines
 
 
 def _reveals_scores(inputs: dict) -> dict:
@@ -28,16 +28,16 @@ def _reveals_scores(inputs: dict) -> dict:
     # plaintext fixed-point scores. The wrapper computes them from both inputs to emulate it.
     params = matching_checks.PARAMS
     scores = encoded_scores(encode_query(inputs["query"], params), encode_keys(inputs["keys"], params))
-    made = matching_checks._parties(inputs)
-    made["mri"] = send_after(made["mri"], "sp", lambda output: scores.astype(">i4").tobytes())
-    made["sp"] = receive_after(made["sp"], "mri")
-    return made
+    coroutines = matching_checks._parties(inputs)
+    coroutines["mri"] = send_after(coroutines["mri"], "sp", lambda output: scores.astype(">i4").tobytes())
+    coroutines["sp"] = receive_after(coroutines["sp"], "mri")
+    return coroutines
 
 
 def _fixed_mri(inputs: dict) -> dict:
-    made = matching_checks._parties(inputs)
-    made["mri"] = with_fixed_randomness(made["mri"], FIXED_SEED)
-    return made
+    coroutines = matching_checks._parties(inputs)
+    coroutines["mri"] = with_fixed_randomness(coroutines["mri"], FIXED_SEED)
+    return coroutines
 
 
 def mutants() -> list[Mutant]:

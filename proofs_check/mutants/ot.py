@@ -71,9 +71,9 @@ def _grinding(inputs: dict) -> dict:
 
 def _fixed_party(role: str, make) -> callable:
     def parties(inputs: dict) -> dict:
-        made = make(inputs)
-        made[role] = with_fixed_randomness(made[role], FIXED_SEED)
-        return made
+        coroutines = make(inputs)
+        coroutines[role] = with_fixed_randomness(coroutines[role], FIXED_SEED)
+        return coroutines
 
     return parties
 
@@ -110,25 +110,25 @@ def masked_pad_receiver(peer: str, choices: np.ndarray, length: int, pad_mask: i
 
 def _leaky_chosen(reuse_pad: bool, pad_mask: int):
     def parties(inputs: dict) -> dict:
-        made = extension_checks._parties("chosen", False, inputs)
-        made["sender"] = leaky_chosen_sender(
+        coroutines = extension_checks._parties("chosen", False, inputs)
+        coroutines["sender"] = leaky_chosen_sender(
             "receiver", inputs["m0"], inputs["m1"], reuse_pad=reuse_pad, pad_mask=pad_mask, phase=extension_checks.PHASE
         )
         if pad_mask != 0xFF:
-            made["receiver"] = masked_pad_receiver(
+            coroutines["receiver"] = masked_pad_receiver(
                 "sender", inputs["choices"], extension_checks.LENGTH, pad_mask, extension_checks.PHASE
             )
-        return made
+        return coroutines
 
     return parties
 
 
 def _extension_choices_sent(inputs: dict) -> dict:
-    made = extension_checks._parties("random", False, inputs)
+    coroutines = extension_checks._parties("random", False, inputs)
     bits = np.packbits(inputs["choices"], bitorder="little").tobytes()
-    made["receiver"] = send_after(made["receiver"], "sender", lambda output: bits)
-    made["sender"] = receive_after(made["sender"], "receiver")
-    return made
+    coroutines["receiver"] = send_after(coroutines["receiver"], "sender", lambda output: bits)
+    coroutines["sender"] = receive_after(coroutines["sender"], "receiver")
+    return coroutines
 
 
 def same_key_sender(peer: str, payloads: list[bytes], phase: str) -> Party[None]:
@@ -145,9 +145,9 @@ def same_key_sender(peer: str, payloads: list[bytes], phase: str) -> Party[None]
 
 
 def _same_key(inputs: dict) -> dict:
-    made = one_of_n_checks._parties(inputs)
-    made["sender"] = same_key_sender("receiver", inputs["payloads"], one_of_n_checks.PHASE)
-    return made
+    coroutines = one_of_n_checks._parties(inputs)
+    coroutines["sender"] = same_key_sender("receiver", inputs["payloads"], one_of_n_checks.PHASE)
+    return coroutines
 
 
 def mutants() -> list[Mutant]:

@@ -76,9 +76,9 @@ class _FixedStream:
 def with_fixed_randomness(party: Party, seed: bytes) -> Party:
     """Run ``party`` with ``secrets.token_bytes`` replaced by a fixed-seed stream while it computes.
 
-    The protocols draw all their randomness through ``secrets.token_bytes``; the original
-    function is restored before every effect is handed to the runner, so other parties keep
-    real randomness.
+    The protocols draw all their randomness through ``secrets.token_bytes``. The original
+    function comes back before every effect goes to the runner, so other parties keep real
+    randomness.
     """
     stream = _FixedStream(seed)
     value = None
