@@ -148,3 +148,25 @@ def test_one_of_n_entry_header_carries_length():
     entries = view[1:]
     assert [len(e.payload) - HEADER_BYTES - 8 for e in entries] == [5, 2, 7]
     assert one_of_n.LENGTH.unpack_from(entries[2].payload, HEADER_BYTES)[0] == 7
+
+
+def test_sure_simulated_views_have_real_shape():
+    from protocols.sure.protocol import FixFormat, sure_mri, sure_sp
+    from simulators import sure
+
+    rng = np.random.default_rng(9)
+    params = matching_checks.PARAMS
+    query = matching_checks._unit(rng, (params.dim,))
+    keys = matching_checks._unit(rng, (3, params.dim))
+    fixes = [bytes([i]) * 24 for i in range(3)]
+    # A threshold above every similarity gives "no match", so the SP never touches a model.
+    result = run_in_memory(
+        {
+            "sp": sure_sp("mri", query, 3, FixFormat(params.dim, "dense", "float32", None), None, params=params),
+            "mri": sure_mri("sp", keys, fixes.__getitem__, 1.5, params=params),
+        }
+    )
+    assert result.outputs["sp"].index is None
+    assert shape(sure.mri_view("sp", 3, params)) == shape(result.transcript.view("mri"))
+    simulated = sure.sp_view("mri", params, None, None, [24, 24, 24])
+    assert shape(simulated) == shape(result.transcript.view("sp"))
