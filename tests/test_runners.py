@@ -188,9 +188,9 @@ def test_tcp_carries_large_and_empty_messages():
 
 
 def test_rounds_count_causal_chain():
-    result = run_in_memory(make_chain())
-    assert result.transcript.rounds() == 24
-    assert result.transcript.rounds("chain") == 24
+    for result in run_all(make_chain):
+        assert result.transcript.rounds() == 24
+        assert result.transcript.rounds("chain") == 24
 
 
 def test_memory_runner_streams_with_bounded_memory():

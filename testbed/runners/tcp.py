@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from collections import deque
 from collections.abc import Mapping
 
 from testbed.effects import Party, Phase, Receive, Send
@@ -111,6 +112,8 @@ async def _run(parties, keep_payloads, intercept, timeout_s, max_frame_bytes) ->
         return writer
 
     sent_count: dict[tuple[str, str], int] = {}
+    # Records of messages on the wire per direction, in order, so a read can mark its record delivered.
+    unread: dict[tuple[str, str], deque] = {key: deque() for key in inboxes}
 
     async def drive(driver: PartyDriver) -> None:
         name = driver.name
@@ -128,7 +131,7 @@ async def _run(parties, keep_payloads, intercept, timeout_s, max_frame_bytes) ->
                 sent_count[key] = index + 1
                 writer = await connection(name, effect.peer)
                 for payload in apply_interceptor(intercept, name, effect.peer, index, bytes(effect.payload)):
-                    log.record(driver.phase, name, effect.peer, payload, 0.0, 0.0)
+                    unread[key].append(log.record(driver.phase, name, effect.peer, payload, 0.0, 0.0))
                     writer.write(LENGTH.pack(len(payload)))
                     writer.write(payload)
                     await writer.drain()
@@ -137,6 +140,7 @@ async def _run(parties, keep_payloads, intercept, timeout_s, max_frame_bytes) ->
                 assert isinstance(effect, Receive)
                 item = await inboxes[(effect.peer, name)].get()
                 if isinstance(item, bytes):
+                    log.delivered(unread[(effect.peer, name)].popleft())
                     effect = driver.advance(item)
                 elif isinstance(item, BaseException):
                     effect = driver.throw(item)
