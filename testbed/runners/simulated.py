@@ -4,6 +4,11 @@ Each party's simulated clock advances by the real compute time it spends between
 (measured with ``time.perf_counter`` and multiplied by ``compute_factor``, so 0.5 models
 hardware twice as fast) and by waiting for messages, whose arrival times come from
 ``testbed.network.Network``. Sends never block the sender.
+
+NOTE: there is no flow control, so a sender that streams faster than its link keeps every
+message it is ahead by in memory until delivery (gigabytes for a dense 1-out-of-n retrieval over
+a WAN). Run such protocols on ``loopback`` and replay the trace for slower networks, as the
+``sweep`` command and ``benchmarks/bench_sure.py`` do.
 """
 
 from __future__ import annotations
