@@ -34,6 +34,7 @@ from testbed.relay import (
     HOST,
     ChunkRecord,
     LinkShape,
+    ProcessFailure,
     ProcessOutcome,
     Relay,
     bytes_by_direction,
@@ -156,6 +157,13 @@ async def _run(module, names, jobs, inputs, workdir: Path, shapes, default_shape
     finally:
         await relay.close()
 
+    missing = [name for name, path in result_paths.items() if not path.is_file()]
+    if missing:
+        raise ProcessFailure(
+            f"party processes {missing} exited with code 0 but wrote no result: "
+            f"is {module!r} an MPyC party program that calls PartyJob.finish?",
+            outcomes,
+        )
     results = {name: json.loads(path.read_text()) for name, path in result_paths.items()}
     records = sorted(relay.records, key=lambda r: r.deliver_s)
     trace = trace_from_records(

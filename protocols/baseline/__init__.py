@@ -1,0 +1,1 @@
+"""Generic-MPC baseline: linear-scan matching and the TIME update of every layer inside MPyC."""
