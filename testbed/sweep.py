@@ -74,7 +74,8 @@ def run_sweep(
     overrides: Sequence[str] = (),
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run the grid and write ``sweep.csv``, ``sweep.json`` and ``sweep.png`` into ``out_dir``."""
+    """Run the grid and write ``sweep.csv``, ``sweep.json``, ``sweep.png`` (simulated time) and
+    ``sweep-bytes.png`` (bytes per phase) into ``out_dir``."""
     from tqdm import tqdm
 
     if not axes:
@@ -120,6 +121,7 @@ def run_sweep(
         _write_csv(staging / "sweep.csv", rows)
         dump_json(staging / "sweep.json", {"grid": {a.key: list(a.values) for a in axes}, "rows": rows})
         plot_sweep(rows, keys, staging / "sweep.png")
+        plot_phase_bytes(rows, keys, staging / "sweep-bytes.png")
     return rows
 
 
@@ -168,6 +170,33 @@ def plot_sweep(rows: list[dict[str, Any]], keys: list[str], path: Path) -> None:
     ax.set_xlabel(x_key)
     ax.set_ylabel("simulated seconds")
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_phase_bytes(rows: list[dict[str, Any]], keys: list[str], path: Path) -> None:
+    """Plot bytes per phase for every grid point as stacked bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = list(dict.fromkeys(k[: -len(".bytes")] for row in rows for k in row if k.endswith(".bytes")))
+    labels = [", ".join(str(row[k]) for k in keys) for row in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(rows) + 2), 4.5))
+    bottom = np.zeros(len(rows))
+    for phase in phases:
+        heights = np.array([float(row.get(f"{phase}.bytes", 0) or 0) for row in rows])
+        if not heights.any():
+            continue
+        ax.bar(range(len(rows)), heights, bottom=bottom, label=phase)
+        bottom += heights
+    if len(rows) <= 40:
+        ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize="small")
+    ax.set_xlabel(", ".join(keys))
+    ax.set_ylabel("bytes")
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -53,6 +53,7 @@ def test_sweep_writes_csv_and_plot(tmp_path):
     # 40 messages on the critical path: 9 ms more latency each.
     assert by_latency[("0.01", "1000000000.0")] - by_latency[("0.001", "1000000000.0")] == pytest.approx(0.36, rel=1e-6)
     assert (out / "sweep.png").stat().st_size > 0
+    assert (out / "sweep-bytes.png").stat().st_size > 0
 
 
 def test_sweep_over_workload_key_runs_live(tmp_path):
