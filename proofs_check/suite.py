@@ -18,8 +18,15 @@ from proofs_check.runner import DEFAULT_ALPHA, run_check
 logger = logging.getLogger(__name__)
 
 
+def _prefixes(protocol: str | None) -> list[str | None]:
+    if protocol is None:
+        return [None]
+    return [name.strip() for name in protocol.split(",") if name.strip()]
+
+
 def _selected(protocol: str | None, party: str | None, spec_protocol: str, spec_party: str) -> bool:
-    if protocol is not None and not spec_protocol.startswith(protocol):
+    prefixes = _prefixes(protocol)
+    if prefixes != [None] and not any(spec_protocol.startswith(prefix) for prefix in prefixes):
         return False
     return party is None or spec_party == party
 
@@ -37,12 +44,19 @@ def run_suite(
 ) -> dict:
     """Run every selected check and mutant; return the report as a JSON-ready dict.
 
-    ``samples`` overrides each check's default sample size; ``seed`` seeds the generator that
+    ``protocol`` is a protocol name or prefix, or several separated by commas. ``samples``
+    overrides each check's default sample size; ``seed`` seeds the generator that
     picks honest inputs only, never protocol randomness.
     """
     started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rng = np.random.default_rng(seed)
-    specs, unavailable = load_specs(protocol, party)
+    specs = []
+    unavailable: dict[str, str] = {}
+    for prefix in _prefixes(protocol):
+        found, missing = load_specs(prefix, party)
+        specs += [spec for spec in found if spec not in specs]
+        unavailable.update(missing)
     checks = []
     for spec in specs:
         logger.info("check %s: %d samples", spec.key, samples or spec.samples)
@@ -74,7 +88,7 @@ def run_suite(
             )
 
     return {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": started_at,
         "seconds": time.perf_counter() - started,
         "alpha": alpha,
         "seed": seed,

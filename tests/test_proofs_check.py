@@ -165,7 +165,7 @@ def test_naor_pinkas_sender_check_passes():
 
 
 FAST_MUTANTS = [m for m in catalogue() if m.name.startswith(("ot.base.", "ot.one_of_n."))]
-SLOW_MUTANTS = [m for m in catalogue() if m not in FAST_MUTANTS]
+SLOW_MUTANTS = [m for m in catalogue() if not m.name.startswith(("ot.base.", "ot.one_of_n."))]
 
 
 @pytest.mark.parametrize("mutant", FAST_MUTANTS, ids=lambda m: m.name)
