@@ -60,7 +60,11 @@ def bench_repeats(args: argparse.Namespace) -> None:
         for mutant in report["mutants"]:
             mutant_runs += 1
             misses[mutant["name"]] += not mutant["caught"]
-        print(f"repeat {repeat + 1}/{args.repeats}: {report['seconds']:.1f} s", flush=True)
+        print(
+            f"repeat {repeat + 1}/{args.repeats}: {report['seconds']:.1f} s, so far {sum(failures.values())}/{check_runs} "
+            f"false alarms and {mutant_runs - sum(misses.values())}/{mutant_runs} mutants caught",
+            flush=True,
+        )
     elapsed = time.perf_counter() - started
 
     false_alarms = sum(failures.values())

@@ -215,3 +215,14 @@ def test_cli_writes_reports(tmp_path):
 def test_cli_requires_out(capsys):
     assert main(["--protocol", "ot.base"]) == 2
     assert "missing --out" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sure_checks_pass():
+    from proofs_check.checks import sure
+
+    for spec in sure.specs():
+        result = run_check(spec, 30, np.random.default_rng(8))
+        assert result["verdict"] == "pass", (spec.key, result["flagged_by"])
+        assert result["flow_ok"]
+        assert result["outputs_inconsistent"] == 0

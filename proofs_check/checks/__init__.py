@@ -20,7 +20,7 @@ CHECK_MODULES: dict[str, str] = {
     "ot.extension": "proofs_check.checks.ot_extension",
     "ot.one_of_n": "proofs_check.checks.one_of_n",
     "matching": "proofs_check.checks.matching",
-    # The composed SURE protocol: add "sure": "proofs_check.checks.sure" once that module exists.
+    "sure": "proofs_check.checks.sure",
 }
 
 
