@@ -49,6 +49,7 @@ def bench_repeats(args: argparse.Namespace) -> None:
     failures: dict[str, int] = defaultdict(int)
     misses: dict[str, int] = defaultdict(int)
     check_runs = mutant_runs = 0
+    null_p_values: list[float] = []
     started = time.perf_counter()
     for repeat in range(args.repeats):
         report = run_suite(
@@ -57,6 +58,7 @@ def bench_repeats(args: argparse.Namespace) -> None:
         for check in report["checks"]:
             check_runs += 1
             failures[f"{check['protocol']}/{check['party']}"] += check["verdict"] == "fail"
+            null_p_values += [test["p_value"] for test in check["tests"]]
         for mutant in report["mutants"]:
             mutant_runs += 1
             misses[mutant["name"]] += not mutant["caught"]
@@ -76,6 +78,11 @@ def bench_repeats(args: argparse.Namespace) -> None:
     )
     low, high = clopper_pearson(caught, mutant_runs)
     print(f"power: {caught}/{mutant_runs} mutant runs = {caught / max(mutant_runs, 1):.4f} (95% interval {low:.4f} to {high:.4f})")
+    # Every test of a correct protocol runs under its null hypothesis, so a calibrated or
+    # conservative test rejects at most a fraction p of the time at raw level p.
+    for level in (0.05, 0.01, 0.001):
+        below = sum(p < level for p in null_p_values)
+        print(f"raw p-values of correct protocols below {level:g}: {below}/{len(null_p_values)} = {below / max(len(null_p_values), 1):.4f}")
     for name, count in sorted(failures.items()):
         print(f"  check {name}: {count}/{args.repeats} false alarms")
     for name, count in sorted(misses.items()):

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--protocol", help=f"protocol name or prefix, or several separated by commas, e.g. ot.base, ot.extension.iknp, matching; registry: {', '.join(CHECK_MODULES)}")
     parser.add_argument("--party", help="corrupted party, e.g. sender, receiver, sp, mri")
-    parser.add_argument("--samples", type=int, help="views per sample for every check (default: each check's own, 60 to 300)")
+    parser.add_argument("--samples", type=int, help="views per sample for every check (default: each check's own, 40 to 300)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=f"level per check after Holm's correction (default {DEFAULT_ALPHA:g})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generator that picks honest inputs (protocol randomness is always fresh)")
     parser.add_argument("--mutant", action="append", help="run only this mutant (repeatable); see --list")

@@ -106,7 +106,7 @@ def sp_spec() -> CheckSpec:
         consistent=_consistent,
         flow=lambda inputs: matching_flow(len(inputs["keys"]), PARAMS),
         output_features=_index_one_hot,
-        samples=100,
+        samples=80,
     )
 
 
@@ -129,7 +129,7 @@ def mri_spec() -> CheckSpec:
         simulate=lambda corrupted, output: simulator.mri_view("sp", len(corrupted[0]), PARAMS),
         consistent=_consistent,
         flow=lambda inputs: matching_flow(len(inputs["keys"]), PARAMS),
-        samples=100,
+        samples=80,
     )
 
 

@@ -122,7 +122,7 @@ def sender_spec(kind: str, malicious: bool = False) -> CheckSpec:
         flow=lambda inputs: extension_flow(kind, malicious, COUNT, LENGTH, PHASE),
         elements=point_coordinates,
         output_features=sender_key_bits if kind == simulator.RANDOM else None,
-        samples=60 if malicious else 100,
+        samples=40 if malicious else 80,
     )
 
 
@@ -165,7 +165,7 @@ def receiver_spec(kind: str, malicious: bool = False) -> CheckSpec:
         relations=ciphertext_relations if kind == simulator.CHOSEN else None,
         elements=point_coordinates,
         output_features=key_bits if kind == simulator.RANDOM else _flat,
-        samples=60 if malicious else 100,
+        samples=40 if malicious else 80,
     )
 
 

@@ -120,7 +120,7 @@ def sp_spec() -> CheckSpec:
         consistent=_consistent,
         flow=sure_flow,
         output_features=_index_one_hot,
-        samples=60,
+        samples=50,
     )
 
 
@@ -143,7 +143,7 @@ def mri_spec() -> CheckSpec:
         simulate=lambda corrupted, output: simulator.mri_view("sp", len(corrupted[0]), PARAMS),
         consistent=_consistent,
         flow=sure_flow,
-        samples=60,
+        samples=50,
     )
 
 
