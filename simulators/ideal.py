@@ -1,8 +1,8 @@
 """Ideal functionalities of the protocols under test: what a trusted party would compute.
 
 Each function takes every party's input and returns every party's output, as the trusted
-party of the real/ideal paradigm would (Goldreich, "Foundations of Cryptography, Volume 2",
-section 7.2; Lindell, "How to Simulate It", 2017, section 4). A simulator receives the
+party of the real/ideal paradigm would (Goldreich, "Foundations of Cryptography, Volume 2";
+Lindell, "How to Simulate It", 2017). A simulator receives the
 corrupted party's input and its output from here, and nothing else.
 
 The functionalities:

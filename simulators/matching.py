@@ -1,7 +1,7 @@
 """Simulators for two-party secure matching (``protocols.matching.protocol``).
 
 Simulation arguments (semi-honest, one corrupted party; the composition theorem for
-semi-honest protocols, Goldreich, "Foundations of Cryptography, Volume 2", theorem 7.3.3,
+semi-honest protocols, Goldreich, "Foundations of Cryptography, Volume 2",
 lets the random OTs be replaced by their ideal functionality, simulated by
 :mod:`simulators.ot_extension`):
 
@@ -16,8 +16,8 @@ lets the random OTs be replaced by their ideal functionality, simulated by
   packed to the low ``ceil((ℓ − j)/8)`` bytes; the label corrections ``m0 ⊕ m1 ⊕ Δ``, uniform
   for the same reason; and the garbled circuit. For the garbled circuit the simulator follows
   Yao's simulator (Lindell and Pinkas, "A Proof of Security of Yao's Protocol for Two-Party
-  Computation", J. Cryptology 2009, section 4.2) with free-XOR and half-gates (Zahur, Rosulek,
-  Evans, EUROCRYPT 2015, theorem 1): active labels are uniform strings, every half-gates
+  Computation", J. Cryptology 2009) with free-XOR and half-gates (Zahur, Rosulek,
+  Evans, EUROCRYPT 2015): active labels are uniform strings, every half-gates
   table row is a hash output under a label the evaluator never holds and so pseudo-random,
   and the decoding bits are the point-and-permute bits of the index wires, uniform and fixed
   by the output index only together with the evaluator's active labels.

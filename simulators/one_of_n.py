@@ -1,7 +1,7 @@
 """Simulators for 1-out-of-n OT from a Naor–Pinkas key tree (``protocols.ot.one_of_n``).
 
 Simulation arguments (Naor and Pinkas, "Oblivious Transfer and Polynomial Evaluation", STOC
-1999, section 3, with ``l = ceil(log2 n)`` base OTs):
+1999, with ``l = ceil(log2 n)`` base OTs):
 
 * Corrupted **sender**. Its only incoming message is the base-OT receiver's message for the
   ``l`` index bits, simulated as in :mod:`simulators.ot_base` without the index.

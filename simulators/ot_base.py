@@ -6,7 +6,7 @@ Each simulator builds the view of one corrupted party, in the format of
 Simulation arguments (semi-honest corruption of one party):
 
 * Corrupted **sender**, Naor–Pinkas (Naor and Pinkas, "Efficient Oblivious Transfer
-  Protocols", SODA 2001, section 3.1). The receiver's message holds ``PK0_j = x_j G`` when
+  Protocols", SODA 2001). The receiver's message holds ``PK0_j = x_j G`` when
   ``c_j = 0`` and ``PK0_j = C − x_j G`` when ``c_j = 1``. For a uniform non-zero scalar
   ``x_j`` both are uniform over the subgroup minus one point (the identity, or ``C``), so
   the simulator sends uniform non-identity points; the statistical distance per OT is at
@@ -16,8 +16,8 @@ Simulation arguments (semi-honest corruption of one party):
   non-zero ``r``: the simulator sends a uniform non-identity point. In the random-oracle
   model the simulator programs ``H(j, c_j, R, PK0_j, x_j R)`` to the receiver's output key;
   the key ``k_{1−c_j}`` stays hidden under CDH.
-* Corrupted **sender**, Masny–Rindal ("Endemic Oblivious Transfer", CCS 2019, theorem for
-  the Diffie–Hellman instantiation). ``r_{1−c}`` is a uniform point and ``r_c = b G −
+* Corrupted **sender**, Masny–Rindal ("Endemic Oblivious Transfer", CCS 2019, its
+  Diffie–Hellman instantiation). ``r_{1−c}`` is a uniform point and ``r_c = b G −
   H(j, c, r_{1−c})`` is uniform because ``b`` is, so the pair is two independent uniform
   points whatever the choice bit; the simulator sends two uniform points per OT.
 * Corrupted **receiver**, Masny–Rindal. The sender's message ``A = a G`` is uniform; the

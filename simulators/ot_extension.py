@@ -1,8 +1,8 @@
 """Simulators for IKNP/KOS OT extension (``protocols.ot.extension``): random, correlated, chosen OT.
 
 Simulation arguments (one corrupted party; Ishai, Kilian, Nissim, Petrank, "Extending
-Oblivious Transfers Efficiently", CRYPTO 2003, section 3; Keller, Orsini, Scholl, "Actively
-Secure OT Extension with Optimal Overhead", CRYPTO 2015, section 4; Asharov, Lindell,
+Oblivious Transfers Efficiently", CRYPTO 2003; Keller, Orsini, Scholl, "Actively
+Secure OT Extension with Optimal Overhead", CRYPTO 2015; Asharov, Lindell,
 Schneider, Zohner, "More Efficient Oblivious Transfer and Extensions for Faster Secure
 Computation", CCS 2013, for correlated OT):
 

@@ -2,8 +2,8 @@
 
 Simulation argument (semi-honest, one corrupted party). SURE runs two-party matching and then
 1-out-of-n OT of the encoded fixes, one after the other. Sequential composition (Canetti,
-"Security and Composition of Multiparty Cryptographic Protocols", J. Cryptology 2000,
-theorem 5) lets each sub-protocol be replaced by its ideal functionality, so the simulator
+"Security and Composition of Multiparty Cryptographic Protocols", J. Cryptology 2000)
+lets each sub-protocol be replaced by its ideal functionality, so the simulator
 of the whole is the concatenation of the sub-protocols' simulators:
 
 * Corrupted **MRI**: the matching MRI view (:func:`simulators.matching.mri_view`), then the
