@@ -80,13 +80,20 @@ class LinkShape:
 
 @dataclass(frozen=True, slots=True)
 class ChunkRecord:
-    """One forwarded segment: direction, size, when the relay read it and when it wrote it on."""
+    """One forwarded segment: direction, size, when the relay read it and when it wrote it on.
+
+    ``src_cpu_s`` and ``dst_cpu_s`` are the CPU seconds the sender had used when the relay read
+    the segment and the receiver had used when the relay delivered it, when the relay has a
+    ``cpu_clock``; otherwise ``None``.
+    """
 
     src: str
     dst: str
     nbytes: int
     read_s: float
     deliver_s: float
+    src_cpu_s: float | None = None
+    dst_cpu_s: float | None = None
 
 
 class Relay:
@@ -114,6 +121,7 @@ class Relay:
         segment_bytes: int = SEGMENT_BYTES,
         connect_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[str], float | None] | None = None,
     ) -> None:
         if segment_bytes < 1:
             raise ValueError(f"invalid segment_bytes {segment_bytes!r}: use a positive size, e.g. 16384")
@@ -122,6 +130,7 @@ class Relay:
         self._segment_bytes = segment_bytes
         self._connect_timeout_s = connect_timeout_s
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._busy_until: dict[tuple[str, str], float] = defaultdict(float)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task] = set()
@@ -248,9 +257,10 @@ class Relay:
             if not data:
                 queue.put_nowait(None)
                 return
+            cpu = self._cpu_clock(src) if self._cpu_clock is not None else None
             for offset in range(0, len(data), step):
                 segment = data[offset : offset + step]
-                queue.put_nowait((now, self._schedule(src, dst, len(segment), now), segment))
+                queue.put_nowait((now, cpu, self._schedule(src, dst, len(segment), now), segment))
 
     async def _write_side(
         self, writer_future: asyncio.Future, queue: asyncio.Queue, src: str, dst: str
@@ -268,7 +278,7 @@ class Relay:
                     except OSError:
                         pass
                 return
-            read_s, deliver_at, segment = item
+            read_s, src_cpu, deliver_at, segment = item
             delay = deliver_at - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -276,7 +286,8 @@ class Relay:
                 logger.warning("link %s -> %s: destination closed; dropping %d bytes", src, dst, len(segment))
                 continue
             writer.write(segment)
-            self.records.append(ChunkRecord(src, dst, len(segment), read_s, self._clock()))
+            dst_cpu = self._cpu_clock(dst) if self._cpu_clock is not None else None
+            self.records.append(ChunkRecord(src, dst, len(segment), read_s, self._clock(), src_cpu, dst_cpu))
             try:
                 await writer.drain()
             except ConnectionError as exc:
@@ -329,40 +340,72 @@ def trace_from_records(
     *,
     starts: Mapping[str, float],
     ends: Mapping[str, float],
-    phases: Mapping[str, Sequence[tuple[float, str]]] | None = None,
+    phases: Mapping[str, Sequence[Sequence]] | None = None,
+    cpu_starts: Mapping[str, float] | None = None,
+    cpu_ends: Mapping[str, float] | None = None,
     meta: dict | None = None,
 ) -> Trace:
     """Build a replayable ``Trace`` from a relay record and the parties' own time marks.
 
     ``starts[p]`` and ``ends[p]`` are the ``time.monotonic()`` instants at which party ``p``
-    began and finished its protocol work; ``phases[p]`` lists ``(time, name)`` marks it logged.
-    Compute before a send or a phase mark is the gap since the party's previous event. A
-    delivery to the party gets none; the module docstring says what this misses.
+    began and finished its protocol work; ``phases[p]`` lists ``(time, name)`` marks it logged,
+    or ``(time, name, cpu)`` in CPU mode.
+
+    Wall mode (the default): compute before a send or a phase mark is the wall-clock gap since
+    the party's previous event, and a delivery to the party gets none; the module docstring
+    says what this misses. CPU mode (``cpu_starts`` and ``cpu_ends`` given, and every record
+    carrying CPU stamps): compute before every step, deliveries included, is the CPU time the
+    party used since its previous event. Time spent waiting for a core or for a message is then
+    not charged, and compute that overlapped a delivery is charged before it.
     """
-    events: dict[str, list[tuple[float, int, TraceStep]]] = {p: [] for p in parties}
+    cpu_mode = cpu_starts is not None
+    if cpu_mode and cpu_ends is None:
+        raise ValueError("CPU mode needs both cpu_starts and cpu_ends")
+    events: dict[str, list[tuple[float, int, TraceStep, float]]] = {p: [] for p in parties}
     for r in records:
         for name in (r.src, r.dst):
             if name not in events:
                 raise ValueError(f"record names party {name!r}, which is not among {list(parties)}")
+        if cpu_mode and (r.src_cpu_s is None or r.dst_cpu_s is None):
+            raise ValueError("CPU mode needs records with CPU stamps: give the relay a cpu_clock")
         # At equal times sends sort before deliveries, because a send placed after a delivery it
         # caused would make the replay wait on a message that only that send triggers.
-        events[r.src].append((r.read_s, 1, TraceStep(0.0, "send", r.dst, r.nbytes)))
-        events[r.dst].append((r.deliver_s, 2, TraceStep(0.0, "recv", r.src)))
+        events[r.src].append((r.read_s, 1, TraceStep(0.0, "send", r.dst, r.nbytes), r.src_cpu_s or 0.0))
+        events[r.dst].append((r.deliver_s, 2, TraceStep(0.0, "recv", r.src), r.dst_cpu_s or 0.0))
     for name, marks in (phases or {}).items():
-        for t, phase in marks:
-            events[name].append((t, 0, TraceStep(0.0, "phase", phase=phase)))
+        for mark in marks:
+            cpu = float(mark[2]) if cpu_mode else 0.0
+            events[name].append((float(mark[0]), 0, TraceStep(0.0, "phase", phase=str(mark[1])), cpu))
 
     traces = {}
     for name in parties:
         ordered = sorted(events[name], key=lambda e: (e[0], e[1]))
-        previous = starts[name]
+        previous = cpu_starts[name] if cpu_mode else starts[name]
         steps = []
-        for t, _, step in ordered:
-            compute = 0.0 if step.kind == "recv" else max(0.0, t - previous)
+        for t, _, step, cpu in ordered:
+            if cpu_mode:
+                compute = max(0.0, cpu - previous)
+                previous = max(previous, cpu)
+            else:
+                compute = 0.0 if step.kind == "recv" else max(0.0, t - previous)
+                previous = max(previous, t)
             steps.append(TraceStep(compute, step.kind, step.peer, step.nbytes, step.phase))
-            previous = max(previous, t)
-        traces[name] = PartyTrace(steps, max(0.0, ends[name] - previous))
+        last = cpu_ends[name] if cpu_mode else ends[name]
+        traces[name] = PartyTrace(steps, max(0.0, last - previous))
     return Trace(traces, dict(meta or {}))
+
+
+def thread_cpu_seconds(pid: int) -> float | None:
+    """Return the CPU seconds used so far by the main thread of process ``pid`` (Linux only).
+
+    Reads the first field of ``/proc/PID/schedstat`` (nanoseconds on a CPU), the same clock as
+    ``time.thread_time()`` in that thread. Returns ``None`` where it cannot be read.
+    """
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # --- Supervising party processes ----------------------------------------------------------------
@@ -393,13 +436,14 @@ async def run_processes(
     env: Mapping[str, str] | None = None,
     grace_s: float = 3.0,
     tail_chars: int = 4000,
+    on_start: Callable[[str, int], None] | None = None,
 ) -> dict[str, ProcessOutcome]:
     """Start one process per party, wait for all, and stop them all on error or timeout.
 
     Returns each party's outcome when every process exits with code 0. When any process exits
     non-zero, or ``timeout_s`` passes, the others get SIGTERM, then SIGKILL after ``grace_s``,
     and ``ProcessFailure`` is raised with every outcome. Standard output and error of each
-    process are captured together.
+    process are captured together. ``on_start(name, pid)`` is called as each process starts.
     """
     procs: dict[str, asyncio.subprocess.Process] = {}
     outputs: dict[str, bytearray] = {name: bytearray() for name in commands}
@@ -444,6 +488,8 @@ async def run_processes(
             assert proc.stdout is not None
             readers.append(asyncio.ensure_future(collect(name, proc.stdout)))
             logger.info("started party %s (pid %d)", name, proc.pid)
+            if on_start is not None:
+                on_start(name, proc.pid)
 
         waits = {asyncio.ensure_future(p.wait()): name for name, p in procs.items()}
         deadline = time.monotonic() + timeout_s

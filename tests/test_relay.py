@@ -251,3 +251,40 @@ def test_run_processes_stops_all_on_timeout(tmp_path):
     with pytest.raises(ProcessFailure, match="timed out"):
         asyncio.run(run_processes(commands, timeout_s=1.0, grace_s=0.5))
     assert not pid_is_running(int(pid_file.read_text()))
+
+
+def test_trace_from_records_cpu_mode():
+    records = [
+        ChunkRecord("a", "b", 10, 1.0, 1.1, src_cpu_s=0.3, dst_cpu_s=5.0),
+        ChunkRecord("b", "a", 20, 1.5, 1.6, src_cpu_s=5.2, dst_cpu_s=0.35),
+        ChunkRecord("a", "b", 30, 2.0, 2.05, src_cpu_s=0.6, dst_cpu_s=5.25),
+    ]
+    trace = trace_from_records(
+        records,
+        ["a", "b"],
+        starts={"a": 0.0, "b": 0.0},
+        ends={"a": 3.0, "b": 3.0},
+        phases={"a": [(0.5, "work", 0.1)]},
+        cpu_starts={"a": 0.0, "b": 4.9},
+        cpu_ends={"a": 0.7, "b": 5.3},
+    )
+    a = trace.parties["a"]
+    assert [s.kind for s in a.steps] == ["phase", "send", "recv", "send"]
+    assert [s.compute_s for s in a.steps] == pytest.approx([0.1, 0.2, 0.05, 0.25])
+    assert a.final_compute_s == pytest.approx(0.1)
+    assert a.compute_total_s() == pytest.approx(0.7)
+    b = trace.parties["b"]
+    assert [s.compute_s for s in b.steps] == pytest.approx([0.1, 0.2, 0.05])
+    assert b.compute_total_s() == pytest.approx(0.4)
+
+
+def test_trace_cpu_mode_needs_stamps():
+    with pytest.raises(ValueError, match="cpu_clock"):
+        trace_from_records(
+            [ChunkRecord("a", "b", 1, 0.0, 0.1)],
+            ["a", "b"],
+            starts={"a": 0, "b": 0},
+            ends={"a": 1, "b": 1},
+            cpu_starts={"a": 0, "b": 0},
+            cpu_ends={"a": 1, "b": 1},
+        )

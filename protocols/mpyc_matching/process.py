@@ -41,6 +41,7 @@ from testbed.relay import (
     free_ports,
     record_rounds,
     run_processes,
+    thread_cpu_seconds,
     trace_from_records,
 )
 from testbed.trace import Trace
@@ -50,7 +51,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class MpycRun:
-    """Outputs, time marks and the relay's record of one MPyC run."""
+    """Outputs, time marks and the relay's record of one MPyC run.
+
+    ``trace`` charges compute as wall-clock gaps, ``cpu_trace`` (Linux) as the CPU time of each
+    party's main thread. The CPU trace leaves out the relay's and the event loops' overheads and
+    the waits for a core, so it predicts runs on this machine too fast; the wall trace is the one
+    to replay (see docs/mpyc.md for the measured fidelity of both).
+    """
 
     names: list[str]
     results: dict[str, dict]
@@ -58,6 +65,7 @@ class MpycRun:
     outcomes: dict[str, ProcessOutcome]
     wall_s: float
     trace: Trace = field(repr=False)
+    cpu_trace: Trace | None = field(default=None, repr=False)
 
     @property
     def rounds(self) -> int:
@@ -80,7 +88,7 @@ class MpycRun:
         return max(ends) - min(starts)
 
     def compute_seconds(self) -> dict[str, float]:
-        """Compute per party as charged by the trace (relay-observed gaps, see ``testbed.relay``)."""
+        """Compute per party as charged by ``trace`` (wall-clock gaps, see ``testbed.relay``)."""
         return {name: t.compute_total_s() for name, t in self.trace.parties.items()}
 
     def cpu_seconds(self) -> dict[str, float]:
@@ -121,7 +129,13 @@ async def _run(module, names, jobs, inputs, workdir: Path, shapes, default_shape
 
     m = len(names)
     listen = free_ports(m)
-    relay = Relay(shapes, default_shape=default_shape)
+    pids: dict[str, int] = {}
+
+    def cpu_clock(name: str) -> float | None:
+        pid = pids.get(name)
+        return None if pid is None else thread_cpu_seconds(pid)
+
+    relay = Relay(shapes, default_shape=default_shape, cpu_clock=cpu_clock)
     commands = {}
     result_paths = {}
     try:
@@ -152,7 +166,7 @@ async def _run(module, names, jobs, inputs, workdir: Path, shapes, default_shape
         env = dict(os.environ)
         env.setdefault("PYTHONHASHSEED", "0")
         started = time.monotonic()
-        outcomes = await run_processes(commands, timeout_s=timeout_s, env=env)
+        outcomes = await run_processes(commands, timeout_s=timeout_s, env=env, on_start=pids.__setitem__)
         wall = time.monotonic() - started
     finally:
         await relay.close()
@@ -166,15 +180,29 @@ async def _run(module, names, jobs, inputs, workdir: Path, shapes, default_shape
         )
     results = {name: json.loads(path.read_text()) for name, path in result_paths.items()}
     records = sorted(relay.records, key=lambda r: r.deliver_s)
-    trace = trace_from_records(
-        records,
-        names,
-        starts={n: r["start"] for n, r in results.items()},
-        ends={n: r["end"] for n, r in results.items()},
-        phases={n: [(t, p) for t, p in r["marks"]] for n, r in results.items()},
-        meta={"source": "mpyc-relay", "module": module, "parties": names},
+    # One origin for every party, so that the replay starts them with the same skew as the run.
+    origin = min(r["start"] for r in results.values())
+    common = {
+        "starts": {n: origin for n in names},
+        "ends": {n: r["end"] for n, r in results.items()},
+        "meta": {"source": "mpyc-relay", "module": module, "parties": names},
+    }
+    wall_trace = trace_from_records(
+        records, names, phases={n: [(t, p) for t, p, _ in r["marks"]] for n, r in results.items()}, **common
     )
-    return MpycRun(names, results, records, outcomes, wall, trace)
+    cpu_trace = None
+    if all(r.src_cpu_s is not None and r.dst_cpu_s is not None for r in records):
+        cpu_trace = trace_from_records(
+            records,
+            names,
+            phases={n: r["marks"] for n, r in results.items()},
+            cpu_starts={n: r["start_cpu"] for n, r in results.items()},
+            cpu_ends={n: r["end_cpu"] for n, r in results.items()},
+            **common,
+        )
+        cpu_trace.meta["compute"] = "cpu"
+    wall_trace.meta["compute"] = "wall"
+    return MpycRun(names, results, records, outcomes, wall, wall_trace, cpu_trace)
 
 
 # --- Party side ---------------------------------------------------------------------------------
@@ -189,8 +217,9 @@ class PartyJob:
 
     def __init__(self, path: Path) -> None:
         self.spec = json.loads(Path(path).read_text())
-        self.marks: list[tuple[float, str]] = []
+        self.marks: list[tuple[float, str, float]] = []
         self.start = time.monotonic()
+        self.start_cpu = time.thread_time()
         self._cpu_start = time.process_time()
 
     @classmethod
@@ -212,11 +241,12 @@ class PartyJob:
     def begin(self) -> None:
         """Mark the start of protocol work (after imports and input loading)."""
         self.start = time.monotonic()
+        self.start_cpu = time.thread_time()
         self._cpu_start = time.process_time()
 
     def mark(self, phase: str) -> None:
-        """Log the start of a named phase at the current ``time.monotonic()``."""
-        self.marks.append((time.monotonic(), phase))
+        """Log the start of a named phase: ``time.monotonic()``, the name, ``time.thread_time()``."""
+        self.marks.append((time.monotonic(), phase, time.thread_time()))
 
     def finish(self, output: object, extra: Mapping | None = None) -> None:
         """Write the output, the time marks and the CPU seconds spent since ``begin``."""
@@ -224,6 +254,8 @@ class PartyJob:
             "output": output,
             "start": self.start,
             "end": time.monotonic(),
+            "start_cpu": self.start_cpu,
+            "end_cpu": time.thread_time(),
             "cpu_s": time.process_time() - self._cpu_start,
             "marks": self.marks,
         }
