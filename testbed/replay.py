@@ -34,7 +34,7 @@ class ReplayResult:
 
 
 class _State:
-    __slots__ = ("name", "steps", "index", "now", "charged", "blocked_on", "final", "done")
+    __slots__ = ("name", "steps", "index", "now", "charged", "blocked_on", "final", "done", "deferred")
 
     def __init__(self, name: str, steps, final: float) -> None:
         self.name = name
@@ -45,6 +45,7 @@ class _State:
         self.blocked_on: str | None = None
         self.final = final
         self.done = False
+        self.deferred = False
 
 
 def replay(
@@ -134,12 +135,17 @@ def replay(
                     state.blocked_on = step.peer
                     break
                 arrival, record = queue[0]
-                if arrival > now or (heap and heap[0][0] <= now):
-                    # Wait for the arrival, or let earlier-scheduled events at this time run first.
-                    push(heap, (max(arrival, now), counter, name))
+                if arrival > now:
+                    push(heap, (arrival, counter, name))
                     counter += 1
-                    state.blocked_on = None
                     break
+                if not state.deferred and heap and heap[0][0] <= now:
+                    # Like simpy, let events already scheduled for this instant run first, once.
+                    state.deferred = True
+                    push(heap, (now, counter, name))
+                    counter += 1
+                    break
+                state.deferred = False
                 queue.popleft()
                 if log is not None:
                     log.delivered(record)

@@ -106,3 +106,16 @@ def test_trace_with_bad_format_is_rejected():
         Trace.from_json({"format": 99, "parties": {}})
     with pytest.raises(ValueError, match="invalid trace step kind"):
         Trace.from_json({"format": 1, "parties": {"a": {"final_compute_s": 0, "steps": [[0, "jump", "", 0, ""]]}}})
+
+
+def test_simultaneous_exchange_replays_without_livelock():
+    def exchange(peer, rounds):
+        for i in range(rounds):
+            yield Send(peer, bytes(10 + i))
+            yield Receive(peer)
+
+    net = Network.full_mesh(["a", "b"], LinkSpec())
+    live = run_simulated({"a": exchange("b", 50), "b": exchange("a", 50)}, net, compute_factor=0)
+    replayed = replay(Trace(live.trace), net, compute_factor=0)
+    assert replayed.messages == 100
+    assert replayed.sim_seconds == live.sim_seconds == 0.0
