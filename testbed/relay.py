@@ -40,10 +40,11 @@ import logging
 import math
 import os
 import signal
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed.errors import TestbedError
@@ -554,3 +555,197 @@ def pid_is_running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --- Sans-IO parties as processes through the relay ---------------------------------------------
+#
+# Our own protocols are sans-IO coroutines, so their compute is timed exactly by the party driver.
+# Running each in its own process through the relay gives real, shaped runs to compare with the
+# simulator's replay of the driver's trace. Wire format: one TCP connection per pair of parties
+# (the lower-indexed party dials through the relay), a hello frame with the dialler's name, then
+# frames of an 8-byte big-endian length and the payload, as ``testbed.runners.tcp`` sends them.
+
+_FRAME = struct.Struct(">Q")
+
+
+@dataclass(frozen=True)
+class PartySpec:
+    """How a party process builds its coroutine: ``"module:function"``, positional and keyword args."""
+
+    target: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class SansioRun:
+    """Outputs, driver traces and the relay's record of sans-IO parties run as processes."""
+
+    outputs: dict[str, object]
+    trace: Trace
+    records: list[ChunkRecord]
+    starts: dict[str, float]
+    ends: dict[str, float]
+
+    def protocol_seconds(self) -> float:
+        """Wall seconds from the first party's start to the last party's end."""
+        return max(self.ends.values()) - min(self.starts.values())
+
+
+def run_sansio_processes(
+    parties: Mapping[str, PartySpec],
+    *,
+    shapes: Mapping[tuple[str, str], LinkShape] | None = None,
+    default_shape: LinkShape = LinkShape(),
+    timeout_s: float = 600.0,
+) -> SansioRun:
+    """Run each sans-IO party in its own process, every message through a recording relay.
+
+    Each party's trace is the one its ``PartyDriver`` measured (exact compute per step, logical
+    messages). Raises ``ProcessFailure`` when a party process fails or the run times out, and
+    ``RelayError`` when a party's coroutine raised (its exception text is in the message).
+    """
+    import pickle
+    import sys
+    import tempfile
+
+    names = list(parties)
+    if len(names) < 2:
+        raise ValueError(f"got parties {names}: run at least two")
+
+    async def run(workdir: Path) -> SansioRun:
+        listen = free_ports(len(names))
+        relay = Relay(shapes, default_shape=default_shape)
+        commands = {}
+        try:
+            for i, name in enumerate(names):
+                dial = {}
+                for j in range(i + 1, len(names)):
+                    dial[names[j]] = await relay.open_route(name, names[j], listen[j])
+                job = {
+                    "name": name,
+                    "peers": [p for p in names if p != name],
+                    "listen_port": listen[i],
+                    "dial": dial,
+                    "spec": parties[name],
+                    "result": str(workdir / f"result-{i}.pickle"),
+                }
+                job_path = workdir / f"job-{i}.pickle"
+                job_path.write_bytes(pickle.dumps(job))
+                commands[name] = [sys.executable, "-m", "testbed.relay", "--sansio-job", str(job_path)]
+            await run_processes(commands, timeout_s=timeout_s)
+        finally:
+            await relay.close()
+        results = {name: pickle.loads((workdir / f"result-{i}.pickle").read_bytes()) for i, name in enumerate(names)}
+        errors = {name: r["error"] for name, r in results.items() if r["error"]}
+        if errors:
+            raise RelayError(f"party coroutines raised: {errors}")
+        trace = Trace({name: r["trace"] for name, r in results.items()}, {"source": "sansio-relay"})
+        return SansioRun(
+            {name: r["output"] for name, r in results.items()},
+            trace,
+            sorted(relay.records, key=lambda r: r.deliver_s),
+            {name: r["start"] for name, r in results.items()},
+            {name: r["end"] for name, r in results.items()},
+        )
+
+    with tempfile.TemporaryDirectory(prefix="sansio-run-") as tmp:
+        return asyncio.run(run(Path(tmp)))
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes | None:
+    try:
+        header = await reader.readexactly(_FRAME.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise RelayError("connection closed inside a frame header") from exc
+        return None
+    (length,) = _FRAME.unpack(header)
+    return await reader.readexactly(length)
+
+
+async def _sansio_party(job: dict) -> dict:
+    """Run one party coroutine over its connections; return its output, trace and times."""
+    import importlib
+
+    from testbed.effects import Phase, Receive, Send
+    from testbed.runtime import PartyDriver
+
+    name = job["name"]
+    peers = job["peers"]
+    inbox: dict[str, asyncio.Queue] = {peer: asyncio.Queue() for peer in peers}
+    writers: dict[str, asyncio.StreamWriter] = {}
+    readers: list[asyncio.Task] = []
+    connected = asyncio.Event()
+
+    async def pump(peer: str, reader: asyncio.StreamReader) -> None:
+        while (frame := await _read_frame(reader)) is not None:
+            inbox[peer].put_nowait(frame)
+
+    def register(peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers[peer] = writer
+        readers.append(asyncio.ensure_future(pump(peer, reader)))
+        if len(writers) == len(peers):
+            connected.set()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello = await _read_frame(reader)
+        peer = (hello or b"").decode()
+        if peer not in inbox:
+            writer.close()
+            return
+        register(peer, reader, writer)
+
+    server = await asyncio.start_server(accept, HOST, job["listen_port"])
+    for peer, port in job["dial"].items():
+        reader, writer = await asyncio.open_connection(HOST, port)
+        hello = name.encode()
+        writer.write(_FRAME.pack(len(hello)) + hello)
+        register(peer, reader, writer)
+    await connected.wait()
+    server.close()
+
+    spec: PartySpec = job["spec"]
+    module_name, function_name = spec.target.split(":")
+    factory = getattr(importlib.import_module(module_name), function_name)
+    start = time.monotonic()
+    driver = PartyDriver(name, factory(*spec.args, **spec.kwargs))
+    effect = driver.advance(None)
+    while effect is not None:
+        if isinstance(effect, Send):
+            writers[effect.peer].write(_FRAME.pack(len(effect.payload)) + bytes(effect.payload))
+            await writers[effect.peer].drain()
+            effect = driver.advance(None)
+        elif isinstance(effect, Receive):
+            effect = driver.advance(await inbox[effect.peer].get())
+        else:
+            assert isinstance(effect, Phase)
+            effect = driver.advance(None)
+    end = time.monotonic()
+
+    # Half-close every connection, then wait for the peers to do the same, so nothing in flight
+    # through the relay is cut off when this process exits.
+    for writer in writers.values():
+        if writer.can_write_eof():
+            writer.write_eof()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for writer in writers.values():
+        writer.close()
+    error = None if driver.error is None else f"{type(driver.error).__name__}: {driver.error}"
+    return {"output": driver.output, "error": error, "trace": driver.trace, "start": start, "end": end}
+
+
+def _sansio_main(job_path: str) -> None:
+    import pickle
+
+    job = pickle.loads(Path(job_path).read_bytes())
+    result = asyncio.run(_sansio_party(job))
+    Path(job["result"]).write_bytes(pickle.dumps(result))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run one sans-IO party process (started by run_sansio_processes).")
+    parser.add_argument("--sansio-job", required=True, help="path of the party's pickled job file")
+    _sansio_main(parser.parse_args().sansio_job)

@@ -288,3 +288,29 @@ def test_trace_cpu_mode_needs_stamps():
             cpu_starts={"a": 0, "b": 0},
             cpu_ends={"a": 1, "b": 1},
         )
+
+
+def test_sansio_processes_run_two_party_matching():
+    np = pytest.importorskip("numpy")
+    protocol = pytest.importorskip("protocols.matching.protocol")
+    from protocols.matching.fixed_point import FixedPointParams, reference_match
+    from testbed.relay import PartySpec, run_sansio_processes
+
+    rng = np.random.default_rng(3)
+    keys = rng.normal(size=(9, 8))
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    query = keys[4]
+    specs = {
+        "sp": PartySpec(f"{protocol.__name__}:matching_sp", ("mri", query, 9)),
+        "mri": PartySpec(f"{protocol.__name__}:matching_mri", ("sp", keys, 0.5)),
+    }
+    run = run_sansio_processes(specs, default_shape=LinkShape(latency_s=0.01), timeout_s=60)
+
+    assert run.outputs["sp"] == reference_match(query, keys, 0.5, FixedPointParams(8)) == 4
+    assert run.outputs["mri"] is None
+    sent = sum(s.nbytes for t in run.trace.parties.values() for s in t.steps if s.kind == "send")
+    hello_bytes = 8 + len("sp")
+    framing = 8 * run.trace.message_count()
+    assert sum(r.nbytes for r in run.records) == sent + framing + hello_bytes
+    assert all(r.deliver_s - r.read_s >= 0.01 - 1e-3 for r in run.records)
+    assert run.protocol_seconds() >= 0.01 * record_rounds(run.records)
