@@ -49,13 +49,6 @@ FIDELITY_SETTINGS = (
     ("20 Mbit/s, 40 ms", 20e6, 40e-3),
 )
 
-# NOTE: testbed.replay (as of this writing) livelocks when two parties wake at the same simulated
-# instant with messages waiting, which MPyC's broadcasts make common (one send to two peers
-# arrives at both at once). A nanosecond of seeded jitter per hop makes arrival times distinct
-# and changes the figures by far less than their precision.
-TIE_BREAK_JITTER_S = 1e-9
-
-
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     x = rng.normal(size=(n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -70,7 +63,6 @@ def instance(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def replay_seconds(trace: Trace, names: list[str], link: LinkSpec) -> float:
     """Return the time ``trace`` replays to on a full mesh of ``link`` (no framing overhead)."""
-    link = LinkSpec(link.bandwidth_bps, link.latency_s, max(link.jitter_s, TIE_BREAK_JITTER_S), link.loss_rate)
     network = Network.full_mesh(names, link, overhead_bytes=0)
     return replay(trace, network, record_transcript=False).sim_seconds
 
@@ -210,7 +202,7 @@ def bench_two_party_fidelity(n: int, d: int, seed: int, threshold: float) -> lis
     base = run_sansio_processes(specs, timeout_s=900)
     rows = []
     for label, bandwidth, latency in FIDELITY_SETTINGS:
-        link = LinkSpec(bandwidth, latency, TIE_BREAK_JITTER_S)
+        link = LinkSpec(bandwidth, latency)
         network = Network.full_mesh(["sp", "mri"], link, overhead_bytes=FRAME_PREFIX_BYTES)
         predicted = replay(base.trace, network, record_transcript=False).sim_seconds
         shaped = run_sansio_processes(specs, default_shape=LinkShape(bandwidth, latency), timeout_s=900)
