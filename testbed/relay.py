@@ -83,9 +83,9 @@ class LinkShape:
 class ChunkRecord:
     """One forwarded segment: direction, size, when the relay read it and when it wrote it on.
 
-    ``src_cpu_s`` and ``dst_cpu_s`` are the CPU seconds the sender had used when the relay read
-    the segment and the receiver had used when the relay delivered it, when the relay has a
-    ``cpu_clock``; otherwise ``None``.
+    ``src_cpu_s`` is the CPU time the sender had used when the relay read the segment, and
+    ``dst_cpu_s`` the CPU time the receiver had used at delivery. Both are ``None`` unless the
+    relay has a ``cpu_clock``.
     """
 
     src: str
@@ -108,10 +108,10 @@ class Relay:
         await relay.close()
         relay.records           # [ChunkRecord, ...] in delivery order
 
-    ``open_route`` listens on a fresh port; every connection accepted there is forwarded to
-    ``target_port``, retrying the connect until ``connect_timeout_s`` because the destination
-    process may still be starting. Bytes the client sends meanwhile are read (and timed) at once
-    and delivered when the destination accepts.
+    ``open_route`` listens on a fresh port and forwards every connection accepted there to
+    ``target_port``. The relay retries that connect until ``connect_timeout_s``, because the
+    destination process may still be starting. Bytes the client sends meanwhile are read (and
+    timed) at once and delivered when the destination accepts.
     """
 
     def __init__(
@@ -272,7 +272,7 @@ class Relay:
         while True:
             item = await queue.get()
             if item is None:
-                # Pass the half-close on, so the destination sees the end of the stream.
+                # Pass the half-close on, so the destination reads the end of the stream.
                 if writer.can_write_eof() and not writer.is_closing():
                     try:
                         writer.write_eof()
@@ -349,8 +349,8 @@ def trace_from_records(
     """Build a replayable ``Trace`` from a relay record and the parties' own time marks.
 
     ``starts[p]`` and ``ends[p]`` are the ``time.monotonic()`` instants at which party ``p``
-    began and finished its protocol work; ``phases[p]`` lists ``(time, name)`` marks it logged,
-    or ``(time, name, cpu)`` in CPU mode.
+    began and finished its protocol work. ``phases[p]`` lists the ``(time, name)`` marks it
+    logged, or ``(time, name, cpu)`` in CPU mode.
 
     Wall mode (the default): compute before a send or a phase mark is the wall-clock gap since
     the party's previous event, and a delivery to the party gets none; the module docstring
@@ -570,7 +570,7 @@ _FRAME = struct.Struct(">Q")
 
 @dataclass(frozen=True)
 class PartySpec:
-    """How a party process builds its coroutine: ``"module:function"``, positional and keyword args."""
+    """Recipe of a party process's coroutine: ``"module:function"``, positional and keyword args."""
 
     target: str
     args: tuple = ()

@@ -55,8 +55,8 @@ class MpycRun:
 
     ``trace`` charges compute as wall-clock gaps, ``cpu_trace`` (Linux) as the CPU time of each
     party's main thread. The CPU trace leaves out the relay's and the event loops' overheads and
-    the waits for a core, so it predicts runs on this machine too fast; the wall trace is the one
-    to replay (see docs/mpyc.md for the measured fidelity of both).
+    the waits for a core, so it predicts runs on this machine too fast. Replay the wall trace;
+    docs/mpyc.md gives the measured fidelity of both.
     """
 
     names: list[str]
@@ -69,7 +69,7 @@ class MpycRun:
 
     @property
     def rounds(self) -> int:
-        """Longest causal chain of forwarded segments (see ``testbed.relay.record_depths``)."""
+        """Maximum causal depth of the forwarded segments (see ``testbed.relay.record_depths``)."""
         return record_rounds(self.records)
 
     @property
