@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 
 import numpy as np
@@ -42,8 +43,11 @@ from testbed.trace import Trace
 PROFILES = ("loopback", "lan-10g", "wan-100m")
 
 # Shaped settings for the fidelity check: (label, bandwidth bit/s, one-way latency s).
+# The unshaped row measures the relay itself (Python forwarding on the shared cores), which the
+# simulator does not model; it is printed for reference and left out of the goal.
+UNSHAPED = "unshaped relay (not a modelled network)"
 FIDELITY_SETTINGS = (
-    ("unshaped", float("inf"), 0.0),
+    (UNSHAPED, float("inf"), 0.0),
     ("1 Gbit/s, 1 ms", 1e9, 1e-3),
     ("100 Mbit/s, 20 ms", 100e6, 20e-3),
     ("20 Mbit/s, 40 ms", 20e6, 40e-3),
@@ -149,48 +153,59 @@ def print_cost_table(rows: list[dict], two_party: dict[int, dict | None], partie
             )
 
 
-def bench_fidelity(trace: Trace, n: int, d: int, parties: int, seed: int, threshold: float) -> list[dict]:
-    """Replay ``trace`` on each setting and compare with a real run shaped the same way."""
+def bench_fidelity(n: int, d: int, parties: int, seed: int, threshold: float, probe_latency_s: float, repeats: int) -> list[dict]:
+    """Replay probe traces on each setting and compare with real runs shaped the same way.
+
+    Prediction: the median over ``repeats`` probe traces; measurement: the median over
+    ``repeats`` shaped runs. Other programs on this machine change its load over time, so one
+    trace against one run mixes that drift into the error.
+    """
     query, keys = instance(n, d, seed)
     names = party_names(parties)
+    probe = LinkShape(latency_s=probe_latency_s)
+    traces = [
+        run_mpyc_matching(query, keys, threshold, parties=parties, default_shape=probe, timeout_s=900).run.trace
+        for _ in range(repeats)
+    ]
     rows = []
     for label, bandwidth, latency in FIDELITY_SETTINGS:
-        predicted = replay_seconds(trace, names, LinkSpec(bandwidth, latency))
-        shaped = run_mpyc_matching(
-            query, keys, threshold, parties=parties, default_shape=LinkShape(bandwidth, latency), timeout_s=900
-        )
-        measured = shaped.run.protocol_seconds()
+        predicted = statistics.median(replay_seconds(t, names, LinkSpec(bandwidth, latency)) for t in traces)
+        runs = [
+            run_mpyc_matching(
+                query, keys, threshold, parties=parties, default_shape=LinkShape(bandwidth, latency), timeout_s=900
+            ).run
+            for _ in range(repeats)
+        ]
+        measured = statistics.median(r.protocol_seconds() for r in runs)
         rows.append(
             {
                 "setting": label,
                 "predicted": predicted,
                 "measured": measured,
                 "error": predicted / measured - 1,
-                "rounds": shaped.run.rounds,
+                "rounds": statistics.median(r.rounds for r in runs),
             }
         )
     return rows
 
 
-def print_fidelity(rows: list[dict], n: int, d: int, parties: int, probe_latency_s: float) -> None:
+def print_fidelity(title: str, rows: list[dict]) -> None:
     print()
-    print(
-        f"simulator fidelity, MPyC matching n = {n}, d = {d}, m = {parties}: replay of one probe trace "
-        f"({1e3 * probe_latency_s:g} ms latency, no bandwidth limit) against real shaped runs"
-    )
+    print(title)
     print("| setting | predicted (s) | measured (s) | error | measured rounds |")
     print("|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['setting']} | {row['predicted']:.2f} | {row['measured']:.2f} | {100 * row['error']:+.1f} % "
-            f"| {row['rounds']} |"
+            f"| {row['rounds']:g} |"
         )
-    worst = max(abs(r["error"]) for r in rows)
-    print(f"largest error {100 * worst:.1f} % (goal: within 10 %)")
+    shaped = [r for r in rows if r["setting"] != UNSHAPED]
+    worst = max(abs(r["error"]) for r in shaped)
+    print(f"largest error on the shaped settings {100 * worst:.1f} % (goal: within 10 %)")
 
 
-def bench_two_party_fidelity(n: int, d: int, seed: int, threshold: float) -> list[dict]:
-    """Replay the two-party matching's driver trace of an unshaped process run on each setting."""
+def bench_two_party_fidelity(n: int, d: int, seed: int, threshold: float, repeats: int) -> list[dict]:
+    """Replay the two-party matching's driver traces of unshaped process runs on each setting."""
     from testbed.network import FRAME_PREFIX_BYTES
     from testbed.relay import PartySpec, run_sansio_processes
 
@@ -199,21 +214,23 @@ def bench_two_party_fidelity(n: int, d: int, seed: int, threshold: float) -> lis
         "sp": PartySpec("protocols.matching.protocol:matching_sp", ("mri", query, n)),
         "mri": PartySpec("protocols.matching.protocol:matching_mri", ("sp", keys, threshold)),
     }
-    base = run_sansio_processes(specs, timeout_s=900)
+    traces = [run_sansio_processes(specs, timeout_s=900).trace for _ in range(repeats)]
     rows = []
     for label, bandwidth, latency in FIDELITY_SETTINGS:
-        link = LinkSpec(bandwidth, latency)
-        network = Network.full_mesh(["sp", "mri"], link, overhead_bytes=FRAME_PREFIX_BYTES)
-        predicted = replay(base.trace, network, record_transcript=False).sim_seconds
-        shaped = run_sansio_processes(specs, default_shape=LinkShape(bandwidth, latency), timeout_s=900)
-        measured = shaped.protocol_seconds()
+        network = Network.full_mesh(["sp", "mri"], LinkSpec(bandwidth, latency), overhead_bytes=FRAME_PREFIX_BYTES)
+        predicted = statistics.median(replay(t, network, record_transcript=False).sim_seconds for t in traces)
+        runs = [
+            run_sansio_processes(specs, default_shape=LinkShape(bandwidth, latency), timeout_s=900)
+            for _ in range(repeats)
+        ]
+        measured = statistics.median(r.protocol_seconds() for r in runs)
         rows.append(
             {
                 "setting": label,
                 "predicted": predicted,
                 "measured": measured,
                 "error": predicted / measured - 1,
-                "rounds": record_rounds(shaped.records),
+                "rounds": statistics.median(record_rounds(r.records) for r in runs),
             }
         )
     return rows
@@ -227,6 +244,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.1, help="similarity threshold tau")
     parser.add_argument("--fidelity-n", type=int, default=500, help="database size of the fidelity runs (0 skips them)")
     parser.add_argument("--probe-latency", type=float, default=0.01, help="link latency in s of the probe runs whose traces are replayed")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per fidelity setting (medians are compared)")
     parser.add_argument("--no-two-party", action="store_true", help="skip the two-party matching comparison")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic database (not secret)")
     args = parser.parse_args()
@@ -235,7 +253,7 @@ def main() -> None:
     print("machine:", machine_info())
     print(
         f"command: python -m benchmarks.bench_mpyc --sizes {args.sizes} --dim {args.dim} --parties {args.parties} "
-        f"--probe-latency {args.probe_latency} --fidelity-n {args.fidelity_n}"
+        f"--probe-latency {args.probe_latency} --fidelity-n {args.fidelity_n} --repeats {args.repeats}"
     )
 
     # Warm-up: the first MPyC run of a process pays for cold caches; keep it out of the figures.
@@ -247,25 +265,21 @@ def main() -> None:
     print_cost_table(rows, two_party, args.parties, args.dim)
 
     if args.fidelity_n:
-        base = next((r for r in rows if r["n"] == args.fidelity_n), None)
-        if base is None:
-            base = bench_mpyc(args.fidelity_n, args.dim, args.parties, args.seed, args.threshold, args.probe_latency)
-        fidelity = bench_fidelity(base["trace"], args.fidelity_n, args.dim, args.parties, args.seed, args.threshold)
-        print_fidelity(fidelity, args.fidelity_n, args.dim, args.parties, args.probe_latency)
+        n = args.fidelity_n
+        fidelity = bench_fidelity(n, args.dim, args.parties, args.seed, args.threshold, args.probe_latency, args.repeats)
+        print_fidelity(
+            f"simulator fidelity, MPyC matching n = {n}, d = {args.dim}, m = {args.parties}: probe traces "
+            f"({1e3 * args.probe_latency:g} ms latency, no bandwidth limit) replayed against real shaped runs, "
+            f"medians of {args.repeats}",
+            fidelity,
+        )
         if not args.no_two_party:
-            two_party_rows = bench_two_party_fidelity(args.fidelity_n, args.dim, args.seed, args.threshold)
-            print()
-            print(
-                f"simulator fidelity, two-party matching n = {args.fidelity_n}, d = {args.dim}: one process per "
-                "party through the relay; the driver's trace of the unshaped run replayed on each setting"
+            two_party_rows = bench_two_party_fidelity(n, args.dim, args.seed, args.threshold, args.repeats)
+            print_fidelity(
+                f"simulator fidelity, two-party matching n = {n}, d = {args.dim}: one process per party through "
+                f"the relay, driver traces of unshaped runs replayed on each setting, medians of {args.repeats}",
+                two_party_rows,
             )
-            print("| setting | predicted (s) | measured (s) | error | measured rounds |")
-            print("|---|---|---|---|---|")
-            for row in two_party_rows:
-                print(
-                    f"| {row['setting']} | {row['predicted']:.2f} | {row['measured']:.2f} | "
-                    f"{100 * row['error']:+.1f} % | {row['rounds']} |"
-                )
             fidelity += two_party_rows
         if not all(math.isfinite(r["error"]) for r in fidelity):
             raise SystemExit("fidelity run produced a non-finite error")

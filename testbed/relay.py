@@ -158,6 +158,9 @@ class Relay:
                 self._tasks.add(task)
             try:
                 await self._forward(client, server, target_port, reader, writer)
+            except asyncio.CancelledError:
+                # close() cancels forwarding on purpose; asyncio would log a cancelled callback.
+                pass
             finally:
                 if task is not None:
                     self._tasks.discard(task)
