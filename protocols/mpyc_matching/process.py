@@ -163,6 +163,8 @@ async def _run(module, names, jobs, inputs, workdir: Path, shapes, default_shape
                 argv += ["-P", f"{HOST}:{port}"]
             commands[name] = argv + list(mpyc_args)
 
+        # The same hash seed in every party process keeps iteration over sets of strings identical
+        # across parties, because MPyC programs must take the same steps in the same order.
         env = dict(os.environ)
         env.setdefault("PYTHONHASHSEED", "0")
         started = time.monotonic()
