@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.build import base_link, build_faults, build_network
-from testbed.errors import RunFailed
+from testbed.errors import RunFailed, ScenarioError
 from testbed.replay import ReplayResult, replay
 from testbed.report import atomic_output_dir, dump_json, machine_info, phase_table, render_markdown, totals
 from testbed.runners.simulated import run_simulated
@@ -58,6 +58,8 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
     wall_start = time.perf_counter()
     with atomic_output_dir(out_dir) as staging:
         session = workload.prepare(scenario)
+        if session.record_trace is not None:
+            return _run_recorded(scenario, workload.name, session, staging, wall_start)
         parties = session.parties
         network = build_network(scenario, list(parties))
         faults = build_faults(scenario)
@@ -96,6 +98,33 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
         )
         dump_json(staging / "report.json", report)
         (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    return report
+
+
+def _run_recorded(scenario: Scenario, workload_name: str, session, staging: Path, wall_start: float) -> dict[str, Any]:
+    """Run a process-based workload for real, then time its trace on the scenario's network."""
+    if build_faults(scenario):
+        raise ScenarioError(f"[faults] is not supported by workload {workload_name!r}, whose parties are processes")
+    trace, outputs = session.record_trace()
+    network = build_network(scenario, list(trace.parties))
+    result = replay(trace, network, compute_factor=scenario["compute.factor"])
+    result.outputs = outputs
+    compute = _compute_by_phase(trace)
+    report = _timing_report(scenario, session.variant, result, compute)
+    report["compute_seconds"] = {name: party.compute_total_s() for name, party in trace.parties.items()}
+    report.update(session.report)
+    report["status"] = "ok"
+    if session.finish is not None:
+        report.update(session.finish(result, staging))
+    report["scenario_settings"] = scenario.as_dict()
+    report["machine"] = machine_info()
+    report["wall_seconds"] = time.perf_counter() - wall_start
+    result.transcript.write_jsonl(staging / "transcript.jsonl")
+    trace.meta.setdefault("scenario", scenario.name)
+    trace.meta.setdefault("workload", workload_name)
+    trace.save(staging / "trace.json.gz")
+    dump_json(staging / "report.json", report)
+    (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
 
 

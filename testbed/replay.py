@@ -31,6 +31,7 @@ class ReplayResult:
     messages: int
     transcript: Transcript | None = None
     phase_span_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
 
 
 class _State:

@@ -26,12 +26,19 @@ class Session:
     ``parties`` are the coroutines by party name; ``report`` holds fields known before the run
     (written even when the run fails); ``finish(result, out_dir)`` returns fields known after a
     successful run and may write files into ``out_dir``.
+
+    A workload whose parties are not coroutines (MPyC runs one process per party) leaves
+    ``parties`` empty and sets ``record_trace``: it runs the parties for real, returns their
+    trace and output, and the scenario's network is then applied by replaying that trace.
+    ``finish`` then receives a ``ReplayResult`` whose ``outputs`` are what ``record_trace``
+    returned.
     """
 
-    parties: dict[str, Party]
+    parties: dict[str, Party] = field(default_factory=dict)
     variant: str = "semi-honest"
     report: dict[str, Any] = field(default_factory=dict)
     finish: Callable[[RunResult, Path], dict[str, Any]] | None = None
+    record_trace: Callable[[], tuple[Any, dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
