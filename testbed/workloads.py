@@ -164,3 +164,5 @@ register_workload(Workload("pingpong", _prepare_pingpong))
 # The SURE workload registers itself and its scenario sections on import. It is imported last
 # because it builds on the definitions above.
 import protocols.sure.workload  # noqa: E402,F401
+import protocols.mpyc_matching.workload  # noqa: E402,F401
+import protocols.baseline.workload  # noqa: E402,F401
