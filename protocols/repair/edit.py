@@ -20,6 +20,8 @@ class Edit:
     ``key`` is the text whose embedding is the database key that describes the failure.
     ``augment`` lists templates such as ``"a photo of {}"`` that are applied to both prompts, as
     TIME augments its edits. ``align`` is the token alignment mode of :func:`align_tokens`.
+    ``preserve_unconditional`` also preserves the empty prompt, which classifier-free guidance
+    samples with, so that the guidance baseline of every prompt stays as it was.
     """
 
     id: str
@@ -27,9 +29,10 @@ class Edit:
     source: str
     destination: str
     preserve: tuple[str, ...] = ()
-    lam: float = 0.1
+    lam: float = 0.01
     augment: tuple[str, ...] = DEFAULT_AUGMENTATIONS
-    align: str = "time"
+    align: str = "insert"
+    preserve_unconditional: bool = True
 
     def prompt_pairs(self) -> list[tuple[str, str]]:
         """Return the (source, destination) pair and its augmented rephrasings."""
@@ -44,8 +47,8 @@ class Edit:
 def edit_token_embeddings(encoder, edit: Edit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the aligned (source, destination) token rows and the preservation rows of ``edit``.
 
-    Every padded position of each preservation prompt is preserved, because the UNet attends to all
-    of them. Rows are float64 of the encoder's width.
+    Every padded position of each preservation prompt (and of the empty prompt, unless
+    ``preserve_unconditional`` is off) is preserved, because the UNet attends to all of them. Rows are float64 of the encoder's width.
     """
     for prompt in (edit.source, edit.destination, *edit.preserve):
         encoder.check_prompt(prompt)
@@ -59,8 +62,9 @@ def edit_token_embeddings(encoder, edit: Edit) -> tuple[np.ndarray, np.ndarray, 
         )
         sources.append(hidden[2 * n, source_index])
         destinations.append(hidden[2 * n + 1, destination_index])
-    if edit.preserve:
-        preserved = encoder.encode(list(edit.preserve)).hidden.double().numpy()
+    preserve_prompts = list(edit.preserve) + ([""] if edit.preserve_unconditional else [])
+    if preserve_prompts:
+        preserved = encoder.encode(preserve_prompts, allow_empty=True).hidden.double().numpy()
         preserve = preserved.reshape(-1, preserved.shape[-1])
     else:
         preserve = np.zeros((0, hidden.shape[-1]))

@@ -25,7 +25,8 @@ definite when lam > 0; with lam = 0 it is invertible only if C and P together sp
 singular M raises :class:`SingularSystemError`. Everything is computed in float64; the encodings
 are cast to float32 or float16 on request.
 
-Token alignment follows TIME's rule, described in :func:`align_tokens`.
+Token alignment follows TIME's rule, or extends it for bidirectional text encoders; see
+:func:`align_tokens`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ _MAGIC = b"SUREFIX\x01"
 _HEADER = struct.Struct("<8sBBHII")  # magic, encoding, dtype, reserved, dim, rank
 _ENCODING_CODES = {DENSE: 1, LOW_RANK: 2}
 _DTYPE_CODES = {"float16": 1, "float32": 2, "float64": 3}
+
+ALIGN_MODES = ("time", "insert", "all")
 
 # TIME's prompt augmentations: the fix is also fitted on these rephrasings of each prompt pair.
 DEFAULT_AUGMENTATIONS = ("a photo of {}", "an image of {}")
@@ -271,17 +274,28 @@ def align_tokens(
 ) -> tuple[list[int], list[int]]:
     """Pair token positions of a source and a destination prompt; return (source, destination) indices.
 
-    Both token lists include the start and end tokens and exclude padding; both prompts are padded
-    to ``padded_length``. TIME's rule (``mode="time"``) takes ``s`` and ``t``, the positions of the
-    last word token of the source and of the destination. It pairs ``s + j`` with ``t + j`` for every
-    ``j`` that keeps both inside the padded length. So the subject, the end token and the padding
-    positions are edited, and the words before the subject are not. The two prompts must end with the
-    same word token (the subject that carries the implicit assumption). ``mode="all"`` also pairs
-    every source token before the subject with the same token in the destination, in order; each
-    must appear there.
+    Both token lists include the start and end tokens and exclude padding, and both prompts are
+    padded to ``padded_length``. The two prompts must end with the same word token, the subject that
+    carries the implicit assumption.
+
+    * ``"time"`` is TIME's rule. With ``s`` and ``t`` the positions of the last word token of the
+      source and of the destination, it pairs ``s + j`` with ``t + j`` for every ``j`` that keeps
+      both inside the padded length. So the subject, the end token and the padding positions are
+      edited, and the words before the subject are not.
+    * ``"insert"`` adds the destination's inserted words (such as "blue" in "a blue square") to
+      TIME's pairs. Each is paired with one of the source's last padding positions, which TIME's
+      rule leaves unpaired when the destination is longer. Cross-attention has no positional
+      encoding, so the source's keys and values then form the same set as the destination's. A
+      causal encoder such as CLIP carries an inserted word into the later tokens, but a
+      bidirectional one such as MiniLM keeps it mostly in its own token, so this mode is needed there.
+    * ``"all"`` is ``"insert"`` plus every source word before the subject paired with the same
+      word in the destination.
+
+    ``"insert"`` and ``"all"`` need the source's words before the subject to appear, in order,
+    among the destination's words before its subject.
     """
-    if mode not in ("time", "all"):
-        raise RepairError(f"unknown alignment mode {mode!r}: use 'time' or 'all'")
+    if mode not in ALIGN_MODES:
+        raise RepairError(f"unknown alignment mode {mode!r}: use one of {', '.join(ALIGN_MODES)}")
     for label, tokens in (("source", source_tokens), ("destination", destination_tokens)):
         if len(tokens) < 3:
             raise AlignmentError(f"{label} prompt has no word tokens: give a non-empty prompt")
@@ -294,26 +308,41 @@ def align_tokens(
             f"source ends with {source_tokens[source_last]!r} but destination ends with "
             f"{destination_tokens[destination_last]!r}: the destination must keep the source's last word"
         )
+
     farthest = max(source_last, destination_last)
     count = padded_length - farthest
     source_index = [source_last + j for j in range(count)]
     destination_index = [destination_last + j for j in range(count)]
-    if mode == "all":
-        prefix_source: list[int] = []
-        prefix_destination: list[int] = []
-        cursor = 0
-        for position in range(source_last):
-            token = source_tokens[position]
-            while cursor < destination_last and destination_tokens[cursor] != token:
-                cursor += 1
-            if cursor == destination_last:
-                raise AlignmentError(
-                    f"source token {token!r} at position {position} has no match in the destination "
-                    f"before its last word: the destination must contain the source's words in order"
-                )
-            prefix_source.append(position)
-            prefix_destination.append(cursor)
+    if mode == "time":
+        return source_index, destination_index
+
+    # Match the source's words before the subject, in order, among the destination's (the start
+    # token included); the destination words left over are the inserted ones.
+    prefix_source: list[int] = []
+    prefix_destination: list[int] = []
+    cursor = 0
+    for position in range(source_last):
+        token = source_tokens[position]
+        while cursor < destination_last and destination_tokens[cursor] != token:
             cursor += 1
+        if cursor == destination_last:
+            raise AlignmentError(
+                f"source token {token!r} at position {position} has no match in the destination "
+                f"before its last word: the destination must contain the source's words in order"
+            )
+        prefix_source.append(position)
+        prefix_destination.append(cursor)
+        cursor += 1
+    inserted = [position for position in range(destination_last) if position not in prefix_destination]
+    free = list(range(source_last + count, padded_length))
+    if len(inserted) > len(free):
+        raise AlignmentError(
+            f"destination inserts {len(inserted)} tokens but the source has only {len(free)} free padding "
+            f"positions: shorten the prompts or raise the padded length"
+        )
+    source_index += free[:len(inserted)]
+    destination_index += inserted
+    if mode == "all":
         source_index = prefix_source + source_index
         destination_index = prefix_destination + destination_index
     return source_index, destination_index

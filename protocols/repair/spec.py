@@ -3,9 +3,9 @@
 Layout (TOML shown; JSON has the same structure)::
 
     [defaults]                     # optional; every field of an edit except id, key, source, destination
-    lambda = 0.5
+    lambda = 0.01
     augment = ["a photo of {}", "an image of {}"]
-    align = "time"
+    align = "insert"
 
     [[edit]]
     id = "square-blue"             # unique; letters, digits, '.', '_' and '-'
@@ -13,7 +13,7 @@ Layout (TOML shown; JSON has the same structure)::
     source = "a square"
     destination = "a blue square"
     preserve = ["a circle", "a triangle"]   # optional UCE preservation prompts
-    lambda = 0.5                   # optional, >= 0
+    lambda = 0.01                  # optional, >= 0
 
 Unknown fields are rejected so that a misspelt field never silently falls back to a default.
 """
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from protocols.repair.edit import Edit
 from protocols.repair.errors import EditSpecError
-from protocols.repair.fix import DEFAULT_AUGMENTATIONS
+from protocols.repair.fix import ALIGN_MODES, DEFAULT_AUGMENTATIONS
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-_OPTIONAL = {"preserve", "lambda", "augment", "align"}
+_OPTIONAL = {"preserve", "lambda", "augment", "align", "preserve_unconditional"}
 _REQUIRED = {"id", "key", "source", "destination"}
 
 
@@ -65,9 +65,13 @@ def _optional_fields(where: str, table: dict) -> dict:
             if template.count("{}") != 1:
                 raise EditSpecError(f"{where}: augmentation template {template!r} must contain exactly one '{{}}'")
         fields["augment"] = templates
+    if "preserve_unconditional" in table:
+        if not isinstance(table["preserve_unconditional"], bool):
+            raise EditSpecError(f"{where}: field 'preserve_unconditional' must be true or false")
+        fields["preserve_unconditional"] = table["preserve_unconditional"]
     if "align" in table:
-        if table["align"] not in ("time", "all"):
-            raise EditSpecError(f"{where}: field 'align' must be 'time' or 'all', got {table['align']!r}")
+        if table["align"] not in ALIGN_MODES:
+            raise EditSpecError(f"{where}: field 'align' must be one of {', '.join(ALIGN_MODES)}, got {table['align']!r}")
         fields["align"] = table["align"]
     return fields
 
