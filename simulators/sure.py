@@ -7,21 +7,15 @@ lets each sub-protocol be replaced by its ideal functionality, so the simulator
 of the whole is the concatenation of the sub-protocols' simulators:
 
 * Corrupted **MRI**: the matching MRI view (:func:`simulators.matching.mri_view`), then the
-  1-out-of-n sender view (:func:`simulators.one_of_n.sender_view`). Retrieval runs even after
-  "no match", so neither part depends on the SP's query or on the output.
-* Corrupted **SP**: the matching SP view for the ideal index, then the 1-out-of-n receiver
-  view that delivers the ideal fix; the local repair sends nothing.
-
-NOTE: after "no match" the real SP retrieves entry 0 (choice 0, output discarded), so a
-semi-honest SP can keep ``fix_0``, which the ideal functionality never gives it. The
-simulator then fills entry 0 with random bytes of the right length, which matches the view
-marginally but not the fix the SP could decrypt. A public dummy entry at index ``n`` for
-"no match" would close the gap.
+  1-out-of-(n+1) sender view (:func:`simulators.one_of_n.sender_view`). Retrieval runs even
+  after "no match", so neither part depends on the SP's query or on the output.
+* Corrupted **SP**: the matching SP view for the ideal index, then the 1-out-of-(n+1) receiver
+  view that delivers the ideal fix, or the public all-zero dummy entry ``n`` after "no match";
+  the local repair sends nothing.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 
 from testbed.transcript import ViewEntry
@@ -35,7 +29,7 @@ PHASE_RETRIEVAL = "retrieval"
 def mri_view(sp: str, n: int, params: FixedPointParams, *, malicious_ot: bool = False) -> list[ViewEntry]:
     """Return a simulated view of the MRI for a database of ``n`` entries; its output is ``None``."""
     view = matching.mri_view(sp, n, params)
-    view += one_of_n.sender_view(sp, n, malicious=malicious_ot, phase=PHASE_RETRIEVAL)
+    view += one_of_n.sender_view(sp, n + 1, malicious=malicious_ot, phase=PHASE_RETRIEVAL)
     return view
 
 
@@ -51,13 +45,16 @@ def sp_view(
     """Return a simulated view of the SP with ideal output ``(index, fix)``.
 
     ``lengths`` are the encoded fix sizes, public by the fix format. ``index`` is ``None`` for
-    no match, and ``fix`` is then ignored.
+    no match, and ``fix`` is then ignored: the SP retrieves the public dummy entry ``n``.
     """
     n = len(lengths)
     view = matching.sp_view(mri, n, params, index)
+    retrieved_lengths = [*lengths, lengths[0]]
     if index is None:
-        chosen, payload = 0, secrets.token_bytes(lengths[0])
+        chosen, payload = n, bytes(lengths[0])
     else:
         chosen, payload = index, bytes(fix)
-    view += one_of_n.receiver_view(mri, chosen, payload, lengths, malicious=malicious_ot, phase=PHASE_RETRIEVAL)
+    view += one_of_n.receiver_view(
+        mri, chosen, payload, retrieved_lengths, malicious=malicious_ot, phase=PHASE_RETRIEVAL
+    )
     return view

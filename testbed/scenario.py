@@ -119,9 +119,9 @@ register_section(
 
 
 def _workload_names() -> list[str]:
-    from testbed.workloads import WORKLOADS  # imported late: workloads import this module
+    from testbed.workloads import load_workloads  # imported late: workloads import this module
 
-    return list(WORKLOADS)
+    return list(load_workloads())
 
 
 @dataclass

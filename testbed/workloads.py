@@ -8,6 +8,8 @@ more with ``register_workload``.
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,8 +163,19 @@ def _prepare_pingpong(scenario: Scenario) -> Session:
 register_workload(Workload("pingpong", _prepare_pingpong))
 
 
-# The SURE workload registers itself and its scenario sections on import. It is imported last
-# because it builds on the definitions above.
-import protocols.sure.workload  # noqa: E402,F401
-import protocols.mpyc_matching.workload  # noqa: E402,F401
-import protocols.baseline.workload  # noqa: E402,F401
+# Protocol packages that register a workload and its scenario sections when imported.
+PROTOCOL_WORKLOADS = (
+    "protocols.sure.workload",
+    "protocols.mpyc_matching.workload",
+    "protocols.baseline.workload",
+)
+
+
+def load_workloads() -> dict[str, Workload]:
+    """Import every protocol workload (once) and return the registry.
+
+    Imported on demand, not at module import, because those modules import this one.
+    """
+    for module in PROTOCOL_WORKLOADS:
+        importlib.import_module(module)
+    return WORKLOADS

@@ -73,7 +73,9 @@ def _consistent(inputs: dict, outputs: dict) -> bool:
 def sure_flow(inputs: dict) -> Flow:
     """Return the flow the SURE module documents: matching's and retrieval's, added up."""
     matching = matching_checks.matching_flow(KEYS, PARAMS)
-    retrieval = one_of_n_flow([len(f) for f in inputs["fixes"]], simulator.PHASE_RETRIEVAL)
+    lengths = [len(f) for f in inputs["fixes"]]
+    # Retrieval runs over the n fixes and the public dummy entry n, of the same length.
+    retrieval = one_of_n_flow([*lengths, lengths[0]], simulator.PHASE_RETRIEVAL)
     renamed = {"sender->receiver": "mri->sp", "receiver->sender": "sp->mri"}
     parties = {"sender": "mri", "receiver": "sp"}
     messages = dict(matching.messages)

@@ -10,9 +10,10 @@ Construction (semi-honest, the composition of two protocols secure against a sem
 adversary that corrupts one party; sequential composition preserves that, Canetti 2000):
 
 1. **Matching** (:mod:`protocols.matching.protocol`): the SP learns ``i*`` or "no match".
-2. **Retrieval** (:mod:`protocols.ot.one_of_n`): 1-out-of-n OT of the encoded fixes with the SP's
-   choice ``i*``. It runs even after "no match" (with choice 0, output discarded), so the MRI's
-   view is the same whether or not a match was found.
+2. **Retrieval** (:mod:`protocols.ot.one_of_n`): 1-out-of-(n+1) OT of the encoded fixes followed
+   by a public dummy entry (``entry_size`` zero bytes) at index ``n``, with the SP's choice ``i*``,
+   or ``n`` on "no match". Retrieval therefore always runs, so the MRI's view is the same whether
+   or not a match was found, and after "no match" the SP opens only the dummy, never a real fix.
 3. **Repair** (local to the SP): the SP parses the fix with every check of
    :meth:`protocols.repair.fix.Fix.from_bytes` (header, width, encoding, dtype, finite values)
    and applies ``W <- W W_fix`` (dense) or ``W <- W + (W U) V^T`` (low-rank) to every
@@ -79,7 +80,8 @@ def sure_sp(
     index = yield from matching_sp(peer, query, n, params=params)
 
     yield Phase(PHASE_RETRIEVAL)
-    payload = yield from one_of_n_receiver(peer, n, 0 if index is None else index, malicious=malicious_ot)
+    choice = n if index is None else index
+    payload = yield from one_of_n_receiver(peer, n + 1, choice, malicious=malicious_ot)
 
     yield Phase(PHASE_REPAIR)
     if index is None:
@@ -101,12 +103,21 @@ def sure_mri(
     params: FixedPointParams | None = None,
     malicious_ot: bool = False,
 ) -> Party[None]:
-    """Run the MRI's side against the SP named ``peer``; ``payload(i)`` returns entry ``i``'s encoded fix."""
+    """Run the MRI's side against the SP named ``peer``; ``payload(i)`` returns entry ``i``'s encoded fix.
+
+    Every entry must have the same length; the dummy entry ``n`` has that length too.
+    """
+    n = len(keys)
+    dummy = bytes(len(payload(0)))
+
+    def payload_or_dummy(index: int) -> bytes | memoryview:
+        return dummy if index == n else payload(index)
+
     yield Phase(PHASE_MATCHING)
     yield from matching_mri(peer, keys, threshold, params=params)
 
     yield Phase(PHASE_RETRIEVAL)
-    yield from one_of_n_sender(peer, len(keys), payload, malicious=malicious_ot)
+    yield from one_of_n_sender(peer, n + 1, payload_or_dummy, malicious=malicious_ot)
 
     yield Phase(PHASE_REPAIR)
     return None
