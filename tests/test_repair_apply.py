@@ -146,3 +146,24 @@ def test_sd14_unet_has_thirty_two_projections():
     assert (first_after - expected).abs().max().item() / expected.abs().max().item() <= 1e-5
     with pytest.raises(FixWidthError, match="fix width 384 .* width 768"):
         apply_fix(unet, random_fix(384))
+
+
+def test_real_embeddings_match_closed_form(toy_unet):
+    from protocols.repair.edit import Edit, edit_token_embeddings
+    from testbed.models.encoder import load_text_encoder
+
+    edit = Edit(id="x", key="k", source="a square", destination="a blue square",
+                preserve=("a circle", "a triangle"), lam=0.5)
+    source, destination, preserve = edit_token_embeddings(load_text_encoder(), edit)
+    fix = compute_fix(source, destination, preserve, edit.lam)
+    unet = build_toy_unet().double()
+    unet.load_state_dict(toy_unet.state_dict())
+    original = weights(unet)
+
+    apply_fix(unet, fix)
+    left = edit.lam * np.eye(384) + destination.T @ source + preserve.T @ preserve
+    right = edit.lam * np.eye(384) + source.T @ source + preserve.T @ preserve
+    direct = torch.from_numpy(left @ np.linalg.inv(right))
+    for before, after in zip(original, weights(unet)):
+        expected = before @ direct
+        assert ((after - expected).abs().max() / expected.abs().max()).item() <= 1e-10

