@@ -26,7 +26,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``payload`` to the party named ``peer``; the sender does not wait for delivery."""
+    """Send ``payload`` to the party named ``peer``; the sender does not wait for delivery.
+
+    ``payload`` is ``bytes``, ``bytearray`` or a ``memoryview``. Every runner copies it when it
+    takes the effect, before the party resumes, so a party may reuse a buffer it sent from.
+    """
 
     peer: str
     payload: bytes

@@ -214,3 +214,21 @@ def test_memory_runner_streams_with_bounded_memory():
         tracemalloc.stop()
     assert result.outputs["b"] == 100_000_000
     assert peak < 10_000_000
+
+
+def test_sender_may_reuse_its_buffer():
+    def reuse():
+        buffer = bytearray(4)
+        for i in range(3):
+            buffer[:] = bytes([i]) * 4
+            yield Send("b", memoryview(buffer))
+
+    def collect():
+        received = []
+        for _ in range(3):
+            received.append((yield Receive("a")))
+        return received
+
+    for run in (run_in_memory, lambda p: run_simulated(p, Network.full_mesh(["a", "b"], LinkSpec())), run_tcp):
+        result = run({"a": reuse(), "b": collect()})
+        assert result.outputs["b"] == [b"\x00" * 4, b"\x01" * 4, b"\x02" * 4]

@@ -143,7 +143,8 @@ def one_of_n_sender(
         view[HEADER_BYTES:ENTRY_OVERHEAD] = LENGTH.pack(size)
         encryptor = Cipher(algorithms.AES(keys[i % _KEY_CHUNK].tobytes()), modes.CTR(_ZERO_NONCE)).encryptor()
         encryptor.update_into(data, view[ENTRY_OVERHEAD:])
-        yield Send(peer, bytes(view[: ENTRY_OVERHEAD + size]))
+        # The runner copies a payload when it takes the Send, so the buffer is free again after it.
+        yield Send(peer, view[: ENTRY_OVERHEAD + size])
     return None
 
 
