@@ -68,9 +68,11 @@ def apply_fix(unet, fix: Fix, encoding: str | None = None) -> int:
     """Repair ``unet`` in place with ``fix``; return the number of projections changed.
 
     ``encoding`` chooses ``"dense"`` or ``"low-rank"`` arithmetic, which give the same result. By
-    default a fix that contains ``U, V`` is applied low-rank and a dense-only fix dense. Raises :class:`FixWidthError` when the
-    fix's width differs from the model's cross-attention width and :class:`NonFiniteError` when a
-    weight, the fix or a repaired weight is not finite; the model is unchanged in both cases.
+    default a fix that contains ``U, V`` is applied low-rank and a dense-only fix dense.
+
+    Raises :class:`FixWidthError` when the fix's width differs from the model's cross-attention
+    width. Raises :class:`NonFiniteError` when a weight, the fix or a repaired
+    weight is not finite. The model is unchanged in both cases.
     """
     if encoding is None:
         encoding = DENSE if fix.u is None else LOW_RANK
