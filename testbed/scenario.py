@@ -283,6 +283,7 @@ def from_dict(
     raw: Mapping[str, Any], *, base: Path = Path("."), overrides: list[str] = (), path: Path | None = None
 ) -> Scenario:
     """Validate a scenario given as a dict (tests and sweeps build scenarios this way)."""
+    _workload_names()  # importing the workloads registers their sections
     raw = copy.deepcopy(dict(raw))
     for text in overrides:
         section, key, value = parse_override(text)

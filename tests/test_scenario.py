@@ -127,3 +127,9 @@ def test_topology_link_with_bad_value_is_rejected(tmp_path):
     path = write(tmp_path, '[topology]\nlinks = [{a = "ping", b = "pong", bandwidth_bps = -1}]\n')
     with pytest.raises(ScenarioError, match=r"invalid topology.links\[0\]: invalid bandwidth_bps"):
         build_network(scenarios.load(path), ["ping", "pong"])
+
+
+def test_override_of_workload_section():
+    loaded = scenarios.load(None, ["utility.enabled=false", "database.entries=64"])
+    assert loaded["utility.enabled"] is False
+    assert loaded["database.entries"] == 64
