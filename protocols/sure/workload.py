@@ -148,11 +148,16 @@ def load_mri_database(scenario: Scenario, encoder) -> RepairDatabase:
 def _built_database(spec: Path, encoder, encoding: str, dtype: str, cache_dir: Path) -> RepairDatabase:
     """Build the database of an edit spec, or load it from the cache of an earlier identical build.
 
-    The cache key covers the spec's bytes, the encoder, the encoding and the dtype, so an edited
-    spec is rebuilt. This is the MRI's offline step; it is not part of the timed protocol.
+    The cache key covers the spec's bytes, the encoder, the encoding, the dtype and the source of
+    the modules that compute fixes, so an edited spec or fix rule is rebuilt. This is the MRI's
+    offline step; it is not part of the timed protocol.
     """
+    from protocols.repair import edit, fix, spec as spec_module
+
     digest = hashlib.sha256()
     digest.update(Path(spec).read_bytes())
+    for module in (edit, fix, spec_module):
+        digest.update(Path(module.__file__).read_bytes())
     digest.update(repr((getattr(encoder, "name", type(encoder).__name__), encoding, dtype)).encode())
     folder = cache_dir / f"database-{digest.hexdigest()[:24]}"
     if (folder / "manifest.json").is_file():
