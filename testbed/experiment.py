@@ -52,7 +52,7 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
 
     Returns the report. A failed run (a party raised, or a fault stopped it) still writes a
     report whose ``status`` is ``"failed"`` with the error and the simulated time it stopped at;
-    its ``transcript.jsonl`` holds the messages sent before that.
+    its ``transcript.jsonl`` contains the messages sent before that.
     """
     workload = WORKLOADS[scenario["scenario.workload"]]
     wall_start = time.perf_counter()
@@ -89,16 +89,20 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
             report["error"] = str(failure)
             report["stopped_at_s"] = failure.stopped_at
             report["failures"] = {p: f"{type(e).__name__}: {e}" for p, e in failure.failures.items()}
-        report["scenario_settings"] = scenario.as_dict()
-        report["machine"] = machine_info()
-        report["wall_seconds"] = time.perf_counter() - wall_start
-        result.transcript.write_jsonl(staging / "transcript.jsonl")
-        Trace(result.trace, meta={"scenario": scenario.name, "workload": workload.name}).save(
-            staging / "trace.json.gz"
-        )
-        dump_json(staging / "report.json", report)
-        (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        trace = Trace(result.trace, meta={"scenario": scenario.name, "workload": workload.name})
+        _write_outputs(staging, scenario, report, result.transcript, trace, wall_start)
     return report
+
+
+def _write_outputs(staging: Path, scenario: Scenario, report: dict, transcript, trace: Trace, wall_start: float) -> None:
+    """Complete the report with the settings, machine and wall time, then write every output file."""
+    report["scenario_settings"] = scenario.as_dict()
+    report["machine"] = machine_info()
+    report["wall_seconds"] = time.perf_counter() - wall_start
+    transcript.write_jsonl(staging / "transcript.jsonl")
+    trace.save(staging / "trace.json.gz")
+    dump_json(staging / "report.json", report)
+    (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
 
 
 def _run_recorded(scenario: Scenario, workload_name: str, session, staging: Path, wall_start: float) -> dict[str, Any]:
@@ -116,15 +120,9 @@ def _run_recorded(scenario: Scenario, workload_name: str, session, staging: Path
     report["status"] = "ok"
     if session.finish is not None:
         report.update(session.finish(result, staging))
-    report["scenario_settings"] = scenario.as_dict()
-    report["machine"] = machine_info()
-    report["wall_seconds"] = time.perf_counter() - wall_start
-    result.transcript.write_jsonl(staging / "transcript.jsonl")
     trace.meta.setdefault("scenario", scenario.name)
     trace.meta.setdefault("workload", workload_name)
-    trace.save(staging / "trace.json.gz")
-    dump_json(staging / "report.json", report)
-    (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    _write_outputs(staging, scenario, report, result.transcript, trace, wall_start)
     return report
 
 

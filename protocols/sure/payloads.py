@@ -1,11 +1,10 @@
 """The MRI's encoded fixes as one flat file, so retrieval streams them at disk-cache speed.
 
 Encoding a synthetic dense 768 x 768 fix takes milliseconds, far longer than masking it, and a
-real MRI keeps its database encoded. ``PayloadStore`` therefore encodes every entry once
-(offline, before the protocol) into a file of ``entry_size`` bytes per entry under a cache
-folder, keyed by the database's content, and serves ``payload(i)`` by reading that entry into
-one reused buffer (a single ``preadv`` from the page cache; mapping the file instead costs a page
-fault per 4 KiB, which made retrieval several times slower).
+real MRI keeps its database encoded. ``PayloadStore`` therefore encodes every entry once,
+offline and before the protocol, into a cache file keyed by the database's content. It serves
+``payload(i)`` with one ``preadv`` from the page cache into a reused buffer. Mapping the file
+instead costs a page fault per 4 KiB, which made retrieval several times slower.
 Entry ``i`` of a padded database does not depend on the padded size, so databases that differ
 only in size share one file, which grows to the largest size asked for.
 """

@@ -1,7 +1,7 @@
 """The ``sure`` workload: set up the SP's model and the MRI's database, run SURE, report.
 
-Set-up happens before the protocol and is not timed: the SP loads its UNet and text encoder and
-computes its matching key from the flagged prompt; the MRI builds (or loads) its repair database
+Set-up happens before the protocol and is not timed. The SP loads its UNet and text encoder and
+computes its matching key from the flagged prompt. The MRI builds (or loads) its repair database
 and encodes every entry once. After a successful run the SP's repaired UNet is written to
 ``OUT/model`` (inside the run's atomically written output folder, never over the input model),
 and the report compares the run with the plaintext reference: the fixed-point argmax computed in
