@@ -1,9 +1,9 @@
 """Benchmark SURE end to end at the published scale, next to the published figures.
 
-For every database size and fix encoding this runs the ``paper-table`` scenario (SD v1.4 UNet
-built from its config, synthetic 768-wide database, loopback network: compute only), then
-replays the recorded trace on the 10 Gbit/s LAN and 100 Mbit/s WAN profiles and prints the lower
-bound that bytes on the wire divided by bandwidth sets.
+For every database size and fix encoding this runs the ``paper-table`` scenario: the SD v1.4
+UNet built from its config, a synthetic 768-wide database and the loopback network (compute
+only). It then replays the recorded trace on the 10 Gbit/s LAN and 100 Mbit/s WAN profiles and
+prints the lower bound that bytes on the wire divided by bandwidth sets.
 
 Run: ``python -m benchmarks.bench_sure [--sizes 500,1000,...] [--encodings dense,low-rank]``.
 """

@@ -1,9 +1,9 @@
 """Replay a recorded trace on a network model without running any cryptography.
 
-The replay engine follows the simulated runner's rules exactly: a party's clock advances by
-its recorded compute times (times ``compute_factor``) and by waiting for messages; sends go
-through the same ``Network.transmit`` in the same global time order, with ties between equal
-times broken the same way (first scheduled, first served). Replaying a trace on the network it
+The replay engine follows the simulated runner's rules exactly. A party's clock advances by its
+recorded compute times (times ``compute_factor``) and by waiting for messages. Sends go through
+the same ``Network.transmit`` in the same global time order, and ties between equal times are
+broken the same way (first scheduled, first served). Replaying a trace on the network it
 was recorded on therefore reproduces the live run's times exactly. It is a plain event loop
 over a heap, much faster than simpy, so sweeps over thousands of network settings are cheap.
 """

@@ -1,8 +1,8 @@
 """The SURE protocol between the service provider (SP) and the model repair institute (MRI).
 
 Ideal functionality. The SP inputs its UNet and a unit-norm matching key ``q`` computed from the
-user-flagged prompt; the MRI inputs its repair database ``(key_i, fix_i)`` of public size ``n``,
-public fix encoding, and an optional similarity threshold. The SP receives ``i* = argmax_i
+user-flagged prompt. The MRI inputs its repair database ``(key_i, fix_i)`` of public size ``n``
+and public fix encoding, and an optional similarity threshold. The SP receives ``i* = argmax_i
 <key_i, q>`` (lowest index on ties, or "no match" below the threshold) and ``fix_{i*}``, and
 repairs its UNet; the MRI receives nothing.
 

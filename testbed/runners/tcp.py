@@ -1,8 +1,8 @@
 """TCP runner: party coroutines exchange length-prefixed frames over real sockets on 127.0.0.1.
 
 Every party listens on its own ephemeral loopback port. For each ordered pair of parties the
-sender opens one connection to the receiver and first sends a hello frame with its own name;
-after that every frame is an 8-byte big-endian length followed by the payload. All parties run
+sender opens one connection to the receiver and first sends a hello frame with its own name.
+After that every frame is an 8-byte big-endian length followed by the payload. All parties run
 as tasks of one asyncio event loop in this process, so compute is measured per party as in the
 other runners while the bytes really cross the kernel's TCP stack.
 """
@@ -147,7 +147,7 @@ async def _run(parties, keep_payloads, intercept, timeout_s, max_frame_bytes) ->
                 else:
                     reason = str(failures.get(effect.peer, "it closed the connection"))
                     effect = driver.throw(PeerAborted(effect.peer, reason))
-        # Closing our outgoing connections tells each waiting peer that no more frames come.
+        # Closing our outgoing connections signals end of stream to each waiting peer.
         for (src, dst), writer in list(writers.items()):
             if src == name:
                 writer.close()
