@@ -24,7 +24,7 @@ DEFAULT_PHASE = "main"
 class RunResult:
     """Outputs of a finished run, with its transcript and trace.
 
-    ``sim_seconds`` is the simulated time at which the last party finished (0 in memory);
+    ``sim_seconds`` is the simulated time at which the last party finished (0 in memory).
     ``party_end_s`` and ``compute_seconds`` give each party's end time and its measured
     compute time, the latter before any hardware factor.
     """
@@ -37,6 +37,18 @@ class RunResult:
     compute_seconds: dict[str, float] = field(default_factory=dict)
     phase_compute_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     phase_span_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_drivers(cls, drivers: Mapping[str, "PartyDriver"], log: "MessageLog", **timing: Any) -> "RunResult":
+        """Collect the outputs, transcript, traces and compute of finished drivers; ``timing`` sets the rest."""
+        return cls(
+            outputs={name: d.output for name, d in drivers.items()},
+            transcript=log.transcript(),
+            trace={name: d.trace for name, d in drivers.items()},
+            compute_seconds={name: d.trace.compute_total_s() for name, d in drivers.items()},
+            phase_compute_seconds={name: dict(d.phase_compute) for name, d in drivers.items()},
+            **timing,
+        )
 
 
 class PartyDriver:
@@ -175,8 +187,8 @@ def check_party_names(parties: Mapping[str, Party]) -> None:
             raise ValueError(f"invalid party name {name!r}: use a non-empty string without '->'")
 
 
-def check_peer(driver: PartyDriver, effect: Send | Receive, parties: Mapping[str, Any]) -> None:
-    if effect.peer not in parties or effect.peer == driver.name:
-        raise ValueError(
-            f"party {driver.name!r} addressed unknown peer {effect.peer!r}; parties are {sorted(parties)}"
-        )
+def unknown_peer(driver: PartyDriver, peer: str, parties: Mapping[str, Any]) -> ValueError | None:
+    """Return the error to throw into ``driver`` when ``peer`` is not another party of the run."""
+    if peer in parties and peer != driver.name:
+        return None
+    return ValueError(f"party {driver.name!r} addressed unknown peer {peer!r}; parties are {sorted(parties)}")

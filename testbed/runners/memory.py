@@ -14,6 +14,7 @@ from testbed.runtime import (
     RunResult,
     apply_interceptor,
     check_party_names,
+    unknown_peer,
 )
 from testbed.transcript import MessageRecord
 
@@ -45,8 +46,9 @@ def run_in_memory(
         """Carry out one effect; return the party's next effect, or ``waiting`` to park it."""
         if isinstance(effect, Phase):
             return driver.advance(None)
-        if effect.peer not in drivers or effect.peer == driver.name:
-            return driver.throw(ValueError(f"unknown peer {effect.peer!r}; parties are {sorted(drivers)}"))
+        error = unknown_peer(driver, effect.peer, drivers)
+        if error is not None:
+            return driver.throw(error)
         if isinstance(effect, Send):
             key = (driver.name, effect.peer)
             index = sent_count.get(key, 0)
@@ -105,10 +107,4 @@ def run_in_memory(
 
     if failures:
         raise RunFailed(failures) from next(iter(failures.values()))
-    return RunResult(
-        outputs={name: d.output for name, d in drivers.items()},
-        transcript=log.transcript(),
-        trace={name: d.trace for name, d in drivers.items()},
-        compute_seconds={name: d.trace.compute_total_s() for name, d in drivers.items()},
-        phase_compute_seconds={name: dict(d.phase_compute) for name, d in drivers.items()},
-    )
+    return RunResult.from_drivers(drivers, log)

@@ -29,6 +29,7 @@ from testbed.runtime import (
     RunResult,
     apply_interceptor,
     check_party_names,
+    unknown_peer,
 )
 from testbed.timeline import PhaseClock
 
@@ -122,8 +123,9 @@ def run_simulated(
             if isinstance(effect, Send):
                 effect = send(driver, effect)
             elif isinstance(effect, Receive):
-                if effect.peer not in drivers or effect.peer == name:
-                    effect = driver.throw(ValueError(f"unknown peer {effect.peer!r}; parties are {sorted(drivers)}"))
+                error = unknown_peer(driver, effect.peer, drivers)
+                if error is not None:
+                    effect = driver.throw(error)
                     continue
                 key = (effect.peer, name)
                 store = stores[key]
@@ -151,8 +153,9 @@ def run_simulated(
 
     def send(driver: PartyDriver, effect: Send):
         src, dst = driver.name, effect.peer
-        if dst not in drivers or dst == src:
-            return driver.throw(ValueError(f"unknown peer {dst!r}; parties are {sorted(drivers)}"))
+        error = unknown_peer(driver, dst, drivers)
+        if error is not None:
+            return driver.throw(error)
         key = (src, dst)
         index = sent_count.get(key, 0)
         sent_count[key] = index + 1
@@ -196,14 +199,11 @@ def run_simulated(
     for name in stuck:
         peer = waiting.get(name, ("?",))[0]
         failures.setdefault(name, PeerAborted(peer, "the run ended while this party waited for it"))
-    result = RunResult(
-        outputs={name: d.output for name, d in drivers.items()},
-        transcript=log.transcript(),
-        trace={name: d.trace for name, d in drivers.items()},
+    result = RunResult.from_drivers(
+        drivers,
+        log,
         sim_seconds=max(end_s.values(), default=0.0),
         party_end_s=end_s,
-        compute_seconds={name: d.trace.compute_total_s() for name, d in drivers.items()},
-        phase_compute_seconds={name: dict(d.phase_compute) for name, d in drivers.items()},
         phase_span_s=phases.spans(),
     )
     if failures:

@@ -17,7 +17,15 @@ from collections.abc import Mapping
 
 from testbed.effects import Party, Phase, Receive, Send
 from testbed.errors import PeerAborted, RunFailed, TestbedError
-from testbed.runtime import Interceptor, MessageLog, PartyDriver, RunResult, apply_interceptor, check_party_names
+from testbed.runtime import (
+    Interceptor,
+    MessageLog,
+    PartyDriver,
+    RunResult,
+    apply_interceptor,
+    check_party_names,
+    unknown_peer,
+)
 
 HOST = "127.0.0.1"
 LENGTH = struct.Struct(">Q")
@@ -122,8 +130,9 @@ async def _run(parties, keep_payloads, intercept, timeout_s, max_frame_bytes) ->
             if isinstance(effect, Phase):
                 effect = driver.advance(None)
                 continue
-            if effect.peer not in drivers or effect.peer == name:
-                effect = driver.throw(ValueError(f"unknown peer {effect.peer!r}; parties are {sorted(drivers)}"))
+            error = unknown_peer(driver, effect.peer, drivers)
+            if error is not None:
+                effect = driver.throw(error)
                 continue
             if isinstance(effect, Send):
                 key = (name, effect.peer)
@@ -177,11 +186,8 @@ async def _run(parties, keep_payloads, intercept, timeout_s, max_frame_bytes) ->
     wall = time.perf_counter() - started
     if failures:
         raise RunFailed(failures) from next(iter(failures.values()))
-    return RunResult(
-        outputs={name: d.output for name, d in drivers.items()},
-        transcript=log.transcript(),
-        trace={name: d.trace for name, d in drivers.items()},
+    return RunResult.from_drivers(
+        drivers,
+        log,
         sim_seconds=wall,
-        compute_seconds={name: d.trace.compute_total_s() for name, d in drivers.items()},
-        phase_compute_seconds={name: dict(d.phase_compute) for name, d in drivers.items()},
     )
