@@ -51,8 +51,8 @@ def run_scenario(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
     """Run ``scenario`` in the network simulator and write its outputs into ``out_dir``.
 
     Returns the report. A failed run (a party raised, or a fault stopped it) still writes a
-    report whose ``status`` is ``"failed"`` with the error and the simulated time it stopped at;
-    its ``transcript.jsonl`` contains the messages sent before that.
+    report whose ``status`` is ``"failed"`` with the error and the simulated time it stopped at.
+    Its ``transcript.jsonl`` then contains the messages sent before that time.
     """
     workload = WORKLOADS[scenario["scenario.workload"]]
     wall_start = time.perf_counter()

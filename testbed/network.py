@@ -161,7 +161,7 @@ class Network:
     def full_mesh(
         cls, parties: list[str], link: LinkSpec, *, overhead_bytes: int = FRAME_PREFIX_BYTES, seed: int = 0
     ) -> "Network":
-        """A direct link of the same spec between every pair of parties."""
+        """Build a network with a direct link of the same spec between every pair of parties."""
         graph = nx.complete_graph(parties)
         nx.set_edge_attributes(graph, link, "link")
         return cls(graph, overhead_bytes=overhead_bytes, seed=seed)

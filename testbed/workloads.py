@@ -25,8 +25,8 @@ from testbed.scenario import Key, Scenario, register_section
 class Session:
     """One prepared run of a workload.
 
-    ``parties`` are the coroutines by party name; ``report`` holds fields known before the run
-    (written even when the run fails); ``finish(result, out_dir)`` returns fields known after a
+    ``parties`` are the coroutines by party name. ``report`` contains fields known before the run,
+    written even when the run fails. ``finish(result, out_dir)`` returns fields known after a
     successful run and may write files into ``out_dir``.
 
     A workload whose parties are not coroutines (MPyC runs one process per party) leaves
@@ -90,7 +90,7 @@ def calibration_analytic_seconds(scenario: Scenario) -> float:
     link, overhead = base_link(scenario)
     spec = scenario.values["calibration"]
     if link.jitter_s or link.loss_rate:
-        raise ValueError("the closed form holds only without jitter and loss")
+        raise ValueError("the closed form applies only without jitter and loss")
     there = (spec["message_bytes"] + overhead) * 8 / link.bandwidth_bps + link.latency_s
     back = (spec["reply_bytes"] + overhead) * 8 / link.bandwidth_bps + link.latency_s
     return there + back

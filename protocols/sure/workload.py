@@ -2,10 +2,12 @@
 
 Set-up happens before the protocol and is not timed. The SP loads its UNet and text encoder and
 computes its matching key from the flagged prompt. The MRI builds (or loads) its repair database
-and encodes every entry once. After a successful run the SP's repaired UNet is written to
-``OUT/model`` (inside the run's atomically written output folder, never over the input model),
-and the report compares the run with the plaintext reference: the fixed-point argmax computed in
-the clear and the same fix applied without cryptography.
+and encodes every entry once.
+
+After a successful run the SP's repaired UNet is written to ``OUT/model``, inside the run's
+atomically written output folder and never over the input model. The report compares the run
+with the plaintext reference: the fixed-point argmax computed in the clear, and the same fix
+applied without cryptography.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def prepare(scenario: Scenario) -> Session:
     keys = database.keys.astype(np.float64)
     payloads = PayloadStore(database, Path(scenario["database.cache_dir"]))
     original = _projection_weights(unet)
-    before = copy.deepcopy(unet) if _utility_wanted(scenario) else None
+    before = copy.deepcopy(unet) if _utility_requested(scenario) else None
     fix_format = FixFormat(database.fix_dim, database.encoding, database.dtype, database.rank or None)
     malicious_ot = scenario["sure.malicious_ot"]
 
@@ -245,12 +247,14 @@ def prepare(scenario: Scenario) -> Session:
                 sp: _match_fields(result.outputs[sp], expected, query, keys, threshold, database)
                 for sp, _ in pairs
             }
+
         output: SpOutput = result.outputs[pairs[0][0]]
         report["match"] = _match_fields(output, expected, query, keys, threshold, database)
         if output.index is None:
             report["repair"] = {"layers_repaired": 0, "max_abs_error_vs_plaintext": None, "model_out": None,
                                 "note": "no match: no fix was applied and no model was written"}
             return report
+
         reference = plaintext_repair(original, database.fix(output.index), database.encoding)
         error = max(
             float((module.weight.detach().to(torch.float64) - reference[name]).abs().max())
@@ -293,7 +297,7 @@ def _match_fields(output: SpOutput, expected, query, keys, threshold, database) 
     }
 
 
-def _utility_wanted(scenario: Scenario) -> bool:
+def _utility_requested(scenario: Scenario) -> bool:
     return scenario["utility.enabled"] and scenario["model.kind"] == "toy"
 
 
